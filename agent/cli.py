@@ -3,36 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
-from agent import __version__, exitcodes, i18n
-from agent.posture.context import default_context
-from agent.posture.engine import run_posture
-from agent.report import render_table, report_to_json
+from agent import __version__, exitcodes
 
 Handler = Callable[[argparse.Namespace], int]
 
+# Each module registers its subcommand(s); order is the order of --help.
+COMMAND_MODULES: tuple[str, ...] = (
+    "agent.commands.check",
+)
+
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 already; keep the code explicit
+    def error(self, message: str) -> NoReturn:  # usage errors exit 2, as documented
         self.print_usage(sys.stderr)
         self.exit(exitcodes.USAGE, f"{self.prog}: error: {message}\n")
-
-
-def _add_lang(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--lang", choices=i18n.LANGS, help="output language (default: OS language)")
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    lang = args.lang or i18n.detect_language()
-    report = run_posture(default_context())
-    if args.json:
-        print(json.dumps(report_to_json(report), ensure_ascii=False, indent=2))
-    else:
-        print(render_table(report, lang))
-    return exitcodes.OK if report.compliant else exitcodes.NOT_COMPLIANT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,10 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "city's approved remote session.")
     parser.add_argument("--version", action="version", version=f"byod-agent {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    p = sub.add_parser("check", help="check this PC and print the result")
-    p.add_argument("--json", action="store_true", help="print the JSON report (schema 1)")
-    _add_lang(p)
-    p.set_defaults(handler=cmd_check)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 
@@ -58,9 +45,8 @@ def _prepare_stdout() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     _prepare_stdout()
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
-    handler: Handler | None = getattr(args, "handler", None)
-    if handler is None:  # no subcommand: the status table (the tray takes this over once it exists)
-        args = parser.parse_args(["check", *(argv or [])])
-        handler = cmd_check
-    return handler(args)
+    if getattr(args, "handler", None) is None:  # no subcommand: the status table
+        args = parser.parse_args(["check", *argv])
+    return int(args.handler(args))

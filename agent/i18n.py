@@ -1,13 +1,14 @@
 """Japanese and English text for every user-facing message.
 
-The catalogue of a language is every resources/i18n/<lang>/*.json file merged (one file per area, so
-areas are translated independently; a key defined twice is an error). It serves the CLI, the tray and
-the bundle, and a test proves the Japanese and English catalogues complete and consistent. Templates use
-``{name}`` placeholders (str.format syntax) filled from a Message's params.
+A language's catalogue is every resources/i18n/<lang>/*.json file merged (one file per area, so
+areas are translated independently; a key defined twice is an error). It serves the CLI, the tray
+and the bundle, and a test proves the Japanese and English catalogues complete and consistent.
+Templates use ``{name}`` placeholders (str.format syntax) filled from a Message's params.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import locale
 import os
@@ -63,10 +64,8 @@ def detect_language(env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     candidates = [env.get(k, "") for k in ("BYOD_AGENT_LANG", "LC_ALL", "LC_MESSAGES", "LANG")]
     if not any(candidates):
-        try:
+        with contextlib.suppress(ValueError):
             candidates.append(locale.getlocale()[0] or "")
-        except ValueError:
-            pass
     for value in candidates:
         low = value.lower()
         if low.startswith(("ja", "japanese")):
@@ -74,5 +73,5 @@ def detect_language(env: Mapping[str, str] | None = None) -> str:
         if low.startswith(("en", "english")):
             return "en"
         if low and low not in ("c", "posix", "c.utf-8"):
-            return "en"  # some other language: English is the closer fallback for a non-Japanese user
+            return "en"  # another language: English is the closer fallback
     return DEFAULT_LANG

@@ -14,8 +14,8 @@ APP_AUTHOR = "BYOD Agent"
 def resources_dir() -> Path:
     """Shipped, read-only resources: beside the packages in a checkout, inside a PyInstaller build.
 
-    They are not Python package data because IT replaces some of them (trust anchors, policy) when it
-    builds its installer, and the installed copy must stay read-only.
+    They are not Python package data because IT replaces some of them (trust anchors, policy)
+    when it builds its installer, and the installed copy must stay read-only.
     """
     frozen_root = getattr(sys, "_MEIPASS", None)
     if frozen_root:

@@ -8,6 +8,7 @@ from agent import i18n
 
 # Settings pages that open straight to the fix. Windows: ms-settings URIs (Microsoft "Launch the
 # Windows Settings app"); macOS: x-apple.systempreferences URLs (System Settings extensions).
+_MAC = "x-apple.systempreferences:"
 SETTINGS_URIS: dict[str, str] = {
     "os_supported.upgrade.windows": "ms-settings:windowsupdate",
     "os_updates.windows": "ms-settings:windowsupdate",
@@ -16,11 +17,11 @@ SETTINGS_URIS: dict[str, str] = {
     "antivirus.windows": "windowsdefender://threat/",
     "firewall.windows": "windowsdefender://network/",
     "screen_lock.windows": "ms-settings:lockscreen",
-    "os_supported.upgrade.macos": "x-apple.systempreferences:com.apple.Software-Update-Settings.extension",
-    "os_updates.macos": "x-apple.systempreferences:com.apple.Software-Update-Settings.extension",
-    "disk_encryption.macos": "x-apple.systempreferences:com.apple.settings.PrivacySecurity.extension",
-    "firewall.macos": "x-apple.systempreferences:com.apple.Network-Settings.extension?Firewall",
-    "screen_lock.macos": "x-apple.systempreferences:com.apple.Lock-Screen-Settings.extension",
+    "os_supported.upgrade.macos": _MAC + "com.apple.Software-Update-Settings.extension",
+    "os_updates.macos": _MAC + "com.apple.Software-Update-Settings.extension",
+    "disk_encryption.macos": _MAC + "com.apple.settings.PrivacySecurity.extension",
+    "firewall.macos": _MAC + "com.apple.Network-Settings.extension?Firewall",
+    "screen_lock.macos": _MAC + "com.apple.Lock-Screen-Settings.extension",
 }
 
 

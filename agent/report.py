@@ -56,17 +56,15 @@ def render_table(report: Report, lang: str) -> str:
     lines.append("")
     verdict = "report.compliant" if report.compliant else "report.not_compliant"
     lines.append(i18n.text(verdict, lang))
-    fixes = [c for c in report.checks if c.remediation and c.status is not Status.PASS]
+    fixes = [(c, c.remediation) for c in report.checks
+             if c.remediation and c.status is not Status.PASS]
     if fixes:
         lines += ["", i18n.text("report.how_to_fix", lang)]
-        for c in fixes:
-            assert c.remediation is not None
+        for c, key in fixes:
             lines.append("")
-            lines.append(f"■ {i18n.text(f'check.{c.id}', lang)}: "
-                         f"{remediation.title(c.remediation, lang)}")
-            lines += [f"  {n}. {step}" for n, step in
-                      enumerate(remediation.steps(c.remediation, lang), 1)]
-            uri = remediation.settings_uri(c.remediation, report.host.os)
+            lines.append(f"■ {i18n.text(f'check.{c.id}', lang)}: {remediation.title(key, lang)}")
+            lines += [f"  {n}. {step}" for n, step in enumerate(remediation.steps(key, lang), 1)]
+            uri = remediation.settings_uri(key, report.host.os)
             if uri:
                 lines.append("  " + i18n.text("report.open_settings", lang, uri=uri))
     return "\n".join(lines)

@@ -8,6 +8,7 @@ snapshot that a single PowerShell call produced for all checks.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -19,6 +20,7 @@ from typing import Any
 
 import psutil
 
+from agent.posture import windows_snapshot
 from agent.posture.errors import ParseError, SourceMissing
 from agent.posture.settings import PostureSettings
 from agent.runner import Runner, SubprocessRunner
@@ -109,9 +111,8 @@ class ProbeContext:
     def windows_section(self, name: str) -> Mapping[str, Any]:
         """One section of the batched Windows snapshot; its own error becomes a ProbeError."""
         if self._snapshot is None:
-            from agent.posture import windows_snapshot
-
-            source = self.windows_snapshot_source or (lambda: windows_snapshot.collect(self.runner))
+            source = self.windows_snapshot_source or (
+                lambda: windows_snapshot.collect(self.runner))
             self._snapshot = _Once(source)
         snap = self._snapshot.get()
         section = snap.get(name)
@@ -124,8 +125,6 @@ class ProbeContext:
 
 def default_context(settings: PostureSettings | None = None,
                     env: Mapping[str, str] | None = None) -> ProbeContext:
-    import os
-
     settings = settings or PostureSettings()
     env = dict(os.environ if env is None else env)
     deadline = time.monotonic() + settings.probe_timeout_s

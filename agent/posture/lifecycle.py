@@ -1,9 +1,10 @@
 """End-of-support dates of the operating systems staff run at home.
 
 Sources (checked 2026-11): Microsoft Lifecycle pages "Windows 11 Home and Pro" and "Windows 11
-Enterprise and Education" release tables, "Windows 10 Home and Pro" (22H2 ended 2025-10-14; the
-consumer Extended Security Update year ended 2026-10-13); Debian wiki LTS; Ubuntu release cycle page;
-Fedora schedule; Red Hat Enterprise Linux life cycle; Apple security releases (Apple patches the
+Enterprise and Education" release tables, "Windows 10 Home and Pro" (22H2 ended 2025-10-14;
+the consumer Extended Security Update year ended 2026-10-13); Debian wiki LTS; Ubuntu release
+cycle page; Fedora schedule; Red Hat Enterprise Linux life cycle; Apple security releases
+(Apple patches the
 current macOS and the two before it). A signed policy may replace every table.
 """
 

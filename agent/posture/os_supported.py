@@ -56,8 +56,8 @@ def parse_windows_os(section: Mapping[str, Any]) -> WindowsVersion:
 
 def parse_os_release(text: str) -> LinuxRelease:
     values: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
+    for raw_line in text.splitlines():
+        line = raw_line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
         key, _, raw = line.partition("=")

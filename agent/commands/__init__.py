@@ -1,0 +1,1 @@
+"""One module per ``byod-agent`` subcommand; each exposes ``register(subparsers)``."""
