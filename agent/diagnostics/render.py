@@ -1,0 +1,122 @@
+"""What the help desk reads: a text or HTML digest of a verified bundle (every field escaped)."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from agent.diagnostics.reader import Bundle
+
+_LOG_MARKERS = ("ERROR", "CRITICAL", "WARNING", "Traceback", '"level": "error"',
+                '"level": "warning"', "fail")
+
+
+def log_excerpts(bundle: Bundle, context: int = 2, limit: int = 60) -> list[str]:
+    """Lines around errors and failures in the bundled logs."""
+    out: list[str] = []
+    for name in sorted(n for n in bundle.files if n.startswith("logs/")):
+        lines = bundle.files[name].decode("utf-8", errors="replace").splitlines()
+        keep: set[int] = set()
+        for i, line in enumerate(lines):
+            if any(m in line for m in _LOG_MARKERS):
+                keep.update(range(max(0, i - context), min(len(lines), i + context + 1)))
+        for i in sorted(keep):
+            out.append(f"{name}:{i + 1}: {lines[i][:300]}")
+            if len(out) >= limit:
+                return out
+    return out
+
+
+def digest(bundle: Bundle) -> dict[str, Any]:
+    posture = bundle.json("posture.json") or {}
+    decision = bundle.json("decision.json")
+    v = bundle.verification
+    checks = []
+    for c in posture.get("checks", []) if isinstance(posture, dict) else []:
+        if not isinstance(c, dict):
+            continue
+        rem = c.get("remediation") if isinstance(c.get("remediation"), dict) else None
+        checks.append({
+            "id": str(c.get("id")), "status": str(c.get("status")),
+            "summary": c.get("summary"), "evidence": c.get("evidence"),
+            "remediation": rem.get("en", {}).get("title") if rem else None,
+        })
+    m = bundle.manifest
+    return {
+        "bundle_id": m.get("bundle_id"), "created_at": m.get("created_at"),
+        "agent_version": m.get("agent_version"), "redaction_level": m.get("redaction_level"),
+        "ticket": m.get("ticket"),
+        "verification": {"verified": v.verified, "hashes_ok": v.hashes_ok, "signed": v.signed,
+                         "signature_ok": v.signature_ok, "signer": v.signer,
+                         "problems": v.problems},
+        "host": posture.get("host") if isinstance(posture, dict) else None,
+        "compliant": posture.get("compliant") if isinstance(posture, dict) else None,
+        "decision": decision,
+        "correlation_id": decision.get("correlation_id") if isinstance(decision, dict) else None,
+        "checks": checks,
+        "log_excerpts": log_excerpts(bundle),
+    }
+
+
+def _signature_line(d: dict[str, Any]) -> str:
+    v = d["verification"]
+    if not v["hashes_ok"]:
+        return "TAMPERED: " + "; ".join(v["problems"])
+    if not v["signed"]:
+        return "unsigned (file hashes match the manifest)"
+    if not v["signature_ok"]:
+        return "SIGNATURE INVALID: " + "; ".join(v["problems"])
+    return f"verified, signed by {v['signer']}"
+
+
+def as_text(d: dict[str, Any]) -> str:
+    lines = [
+        f"Bundle {d['bundle_id']}  created {d['created_at']}  agent {d['agent_version']}",
+        f"Integrity: {_signature_line(d)}",
+        f"Ticket: {d['ticket'] or '-'}   Correlation ID: {d['correlation_id'] or '-'}",
+        f"Redaction: {d['redaction_level']}   Compliant: {d['compliant']}",
+        "",
+    ]
+    for c in d["checks"]:
+        summary = c["summary"] if isinstance(c["summary"], dict) else {}
+        lines.append(f"[{c['status']:>7}] {c['id']}: {summary.get('en', '')}")
+        if summary.get("ja"):
+            lines.append(f"          {summary['ja']}")
+        if c["status"] != "pass":
+            lines.append(f"          evidence: {json.dumps(c['evidence'], ensure_ascii=False)}")
+            if c["remediation"]:
+                lines.append(f"          fix: {c['remediation']}")
+    if d["log_excerpts"]:
+        lines += ["", "Log lines around errors:"] + [f"  {x}" for x in d["log_excerpts"]]
+    return "\n".join(lines)
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def as_html(d: dict[str, Any]) -> str:
+    rows = []
+    for c in d["checks"]:
+        summary = c["summary"] if isinstance(c["summary"], dict) else {}
+        rows.append(
+            f"<tr class='{_e(c['status'])}'><td>{_e(c['status'])}</td><td>{_e(c['id'])}</td>"
+            f"<td>{_e(summary.get('ja', ''))}<br>{_e(summary.get('en', ''))}</td>"
+            f"<td><pre>{_e(json.dumps(c['evidence'], ensure_ascii=False, indent=1))}</pre></td>"
+            f"<td>{_e(c['remediation'] or '')}</td></tr>")
+    logs = "\n".join(_e(x) for x in d["log_excerpts"])
+    return (
+        "<!doctype html><html lang='ja'><head><meta charset='utf-8'>"
+        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
+        "style-src 'unsafe-inline'\">"
+        f"<title>BYOD diagnostic {_e(d['bundle_id'])}</title><style>"
+        "body{font-family:sans-serif}td{border:1px solid #999;padding:4px;vertical-align:top}"
+        ".fail,.unknown{background:#fdd}.warn{background:#ffd}</style></head><body>"
+        f"<h1>Bundle {_e(d['bundle_id'])}</h1>"
+        f"<p>Created {_e(d['created_at'])}, agent {_e(d['agent_version'])}, "
+        f"ticket {_e(d['ticket'] or '-')}, correlation ID {_e(d['correlation_id'] or '-')}</p>"
+        f"<p><b>Integrity:</b> {_e(_signature_line(d))}</p>"
+        "<table><tr><th>status</th><th>check</th><th>summary</th><th>evidence</th>"
+        f"<th>fix</th></tr>{''.join(rows)}</table>"
+        f"<h2>Log lines around errors</h2><pre>{logs}</pre></body></html>\n")

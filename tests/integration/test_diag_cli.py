@@ -1,0 +1,111 @@
+"""``diag export`` -> ``diag show`` on this machine's real posture; no identity leaves the PC."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import psutil
+
+from tests.conftest import REPO
+
+MY_NUMBER = "123456789018"  # passes the check digit
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "agent", *args], capture_output=True, text=True,
+                          cwd=REPO, env=env, timeout=120, check=False, stdin=subprocess.DEVNULL)
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    home = tmp_path / "home" / "yamada.taro"
+    home.mkdir(parents=True)
+    env = dict(os.environ)
+    env.update(HOME=str(home), USER="yamada.taro", LOGNAME="yamada.taro",
+               XDG_STATE_HOME=str(home / ".local/state"), XDG_DATA_HOME=str(home / ".local/share"),
+               XDG_CONFIG_HOME=str(home / ".config"), BYOD_AGENT_LANG="en")
+    return env
+
+
+def _plant_log(env: dict[str, str], addresses: list[str]) -> None:
+    log_dir = Path(env["XDG_STATE_HOME"]) / "byod-agent" / "log"
+    log_dir.mkdir(parents=True)
+    host = socket.gethostname()
+    lines = [
+        f"user yamada.taro on {host} from {' '.join(addresses)}",
+        "password=hunter2 Authorization: Bearer abcdefghijklmnopqrstu",
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----",
+        f"ERROR my number {MY_NUMBER} in a form field; mail yamada.taro@city.example.lg.jp",
+        f"path {env['HOME']}/Documents/給与.xlsx",
+    ]
+    (log_dir / "agent.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _real_addresses() -> list[str]:
+    out = []
+    for addrs in psutil.net_if_addrs().values():
+        for a in addrs:
+            if a.family in (socket.AF_INET, socket.AF_INET6) and not a.address.startswith(
+                    ("127.", "::1")):
+                out.append(a.address.split("%")[0])
+            if getattr(psutil, "AF_LINK", None) == a.family and a.address not in (
+                    "00:00:00:00:00:00", ""):
+                out.append(a.address)
+    return out
+
+
+def test_export_then_show_and_nothing_personal_inside(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    addresses = _real_addresses()
+    _plant_log(env, addresses)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    exp = _cli("diag", "export", "--yes", "--ticket", "INC-0042", "--out", str(out_dir), env=env)
+    assert exp.returncode == 0, exp.stderr
+    [bundle_path] = list(out_dir.iterdir())
+    assert bundle_path.name.startswith("byod-diag-") and bundle_path.suffix == ".zip"
+
+    zf = zipfile.ZipFile(io.BytesIO(bundle_path.read_bytes()))
+    names = set(zf.namelist())
+    assert {"summary.txt", "posture.json", "system.json", "manifest.json",
+            "logs/agent.log"} <= names
+    everything = b"\n".join(zf.read(n) for n in names).decode("utf-8")
+    forbidden = ["yamada", socket.gethostname(), "hunter2", "abcdefghijklmnopqrstu",
+                 "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", MY_NUMBER, "city.example", *addresses]
+    leaked = [f for f in forbidden if f and f in everything]
+    assert leaked == []
+    summary = zf.read("summary.txt").decode("utf-8")
+    assert "INC-0042" in summary and "ディスクの暗号化" in summary and "Disk encryption" in summary
+
+    show = _cli("diag", "show", str(bundle_path), "--json", env=env)
+    digest = json.loads(show.stdout)
+    assert show.returncode == 1  # readable, hashes match, but unsigned (no certificate enrolled)
+    assert digest["verification"]["hashes_ok"] and not digest["verification"]["signed"]
+    assert digest["ticket"] == "INC-0042"
+    assert {c["id"] for c in digest["checks"]} >= {"disk_encryption", "antivirus"}
+    assert any("ERROR" in line for line in digest["log_excerpts"])
+
+
+def test_without_consent_nothing_is_written(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = _cli("diag", "export", "--out", str(out_dir), env=env)
+    assert proc.returncode == 2
+    assert "--yes" in proc.stderr
+    assert list(out_dir.iterdir()) == []
+
+
+def test_bad_ticket_and_hostile_file_exit_2(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    assert _cli("diag", "export", "--yes", "--ticket", "a b;rm", env=env).returncode == 2
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"PK\x03\x04 not really")
+    proc = _cli("diag", "show", str(junk), env=env)
+    assert proc.returncode == 2 and "not a readable" in proc.stderr
