@@ -1,0 +1,1 @@
+"""The approved remote session: mutual-TLS tunnel, RDP launchers, compliance monitor."""
