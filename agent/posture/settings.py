@@ -19,6 +19,7 @@ class PostureSettings:
     max_days_since_update: int = 40  # monthly Patch Tuesday plus ten days of grace
     # antivirus
     max_av_signature_age_days: int = 3
+    max_xprotect_age_days: int = 30  # Apple ships XProtect data weekly, sometimes weeks apart
     # screen_lock
     max_screen_lock_idle_s: int = 900
     # os_supported: end-of-support tables (see lifecycle.py for sources)
