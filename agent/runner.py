@@ -21,7 +21,12 @@ NEUTRAL_LOCALE = {"LC_ALL": "C", "LANG": "C", "LANGUAGE": ""}
 # Everything a child may inherit; the rest of the environment (tokens, proxies...) stays with us.
 _PASSTHROUGH = ("PATH", "HOME", "USER", "LOGNAME", "SYSTEMROOT", "WINDIR", "COMSPEC", "TEMP", "TMP",
                 "DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_DIRS",
+                "GSETTINGS_BACKEND",  # gsettings must read the backend the session writes to
                 "DISPLAY", "WAYLAND_DISPLAY", "PROGRAMDATA", "PROGRAMFILES", "USERPROFILE")
+
+
+# The tray must not flash a console window for every probe on Windows.
+_NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0)
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,8 @@ class SubprocessRunner:
         try:
             proc = subprocess.run([exe, *argv[1:]], input=stdin, capture_output=True,
                                   timeout=limit, env=self._env, check=False,
-                                  stdin=None if stdin is not None else subprocess.DEVNULL)
+                                  stdin=None if stdin is not None else subprocess.DEVNULL,
+                                  creationflags=_NO_WINDOW)
         except subprocess.TimeoutExpired as exc:  # run() has already killed the child
             raise ProbeTimeout(tool, limit) from exc
         except OSError as exc:  # not executable, vanished between which() and exec

@@ -6,6 +6,7 @@ import contextlib
 import getpass
 import os
 import socket
+import sys
 from pathlib import Path
 
 
@@ -18,16 +19,15 @@ def local_identities() -> tuple[list[str], list[str]]:
         if os.environ.get(var):
             users.add(os.environ[var])
     users.add(Path.home().name)
-    try:
+    if sys.platform != "win32":  # Windows: USERNAME above
         import pwd  # noqa: PLC0415 (POSIX only)
 
-        entry = pwd.getpwuid(os.getuid())
-        users.add(entry.pw_name)
-        full = entry.pw_gecos.split(",")[0].strip()
-        if full:
-            users.add(full)
-    except (ImportError, KeyError):
-        pass  # Windows: USERNAME above
+        with contextlib.suppress(KeyError):
+            entry = pwd.getpwuid(os.getuid())
+            users.add(entry.pw_name)
+            full = entry.pw_gecos.split(",")[0].strip()
+            if full:  # the real name, e.g. "Yamada Taro"
+                users.add(full)
     hosts.add(socket.gethostname())
     with contextlib.suppress(OSError):
         hosts.add(socket.getfqdn())
