@@ -1,1 +1,4 @@
-"""The PySide6 tray application: thin views over ``agent`` (issue 6). Only this package imports Qt."""
+"""The PySide6 tray application: thin views over ``agent`` (issue 6).
+
+Only this package imports Qt.
+"""

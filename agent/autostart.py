@@ -1,0 +1,159 @@
+"""Start at login, per OS: Windows Run key, macOS LaunchAgent, XDG autostart entry.
+
+Content is built by pure functions (tested on every OS); the I/O is a few small functions with the
+target paths and the registry handed in, so tests write into a temporary home. Per-user locations
+only: a staff member can switch it off without an administrator.
+"""
+
+from __future__ import annotations
+
+import importlib
+import plistlib
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+LABEL = "jp.lg.byod-agent"  # LaunchAgent label and the Run value name
+RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
+DESKTOP_NAME = "byod-agent.desktop"
+
+
+def windows_command(argv: Sequence[str]) -> str:
+    """The Run value: each argument quoted the way CommandLineToArgvW splits it back."""
+    out = []
+    for a in argv:
+        if '"' in a:
+            raise ValueError("a double quote cannot appear in an autostart argument")
+        out.append(f'"{a}"' if (" " in a or "\t" in a or not a) else a)
+    return " ".join(out)
+
+
+def launch_agent_plist(argv: Sequence[str]) -> bytes:
+    """~/Library/LaunchAgents/<LABEL>.plist (launchd.plist(5)): run once at login, no KeepAlive."""
+    data = {"Label": LABEL, "ProgramArguments": list(argv), "RunAtLoad": True,
+            "ProcessType": "Interactive", "LimitLoadToSessionType": "Aqua"}
+    return plistlib.dumps(data, fmt=plistlib.FMT_XML)
+
+
+def _desktop_quote(arg: str) -> str:
+    # Desktop Entry spec, "The Exec key": quote reserved characters, escape " ` $ \ inside quotes;
+    # '%' must be doubled since it starts a field code.
+    arg = arg.replace("%", "%%")
+    if not any(ch in arg for ch in " \t\n\"'\\><~|&;$*?#()`"):
+        return arg
+    escaped = "".join("\\" + ch if ch in '"`$\\' else ch for ch in arg)
+    return f'"{escaped}"'
+
+
+def xdg_desktop_entry(argv: Sequence[str], name: str, comment: str) -> str:
+    """$XDG_CONFIG_HOME/autostart/byod-agent.desktop (XDG Autostart spec)."""
+    for field in (name, comment):
+        if any(ch in field for ch in "\n\r"):
+            raise ValueError("a desktop entry field cannot contain a line break")
+    exec_line = " ".join(_desktop_quote(a) for a in argv)
+    return ("[Desktop Entry]\nType=Application\n"
+            f"Name={name}\nComment={comment}\nExec={exec_line}\n"
+            "Icon=byod-agent\nTerminal=false\nX-GNOME-Autostart-enabled=true\n")
+
+
+def launch_agent_path(home: Path) -> Path:
+    return home / "Library" / "LaunchAgents" / f"{LABEL}.plist"
+
+
+def xdg_autostart_path(home: Path, env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CONFIG_HOME") or str(home / ".config")
+    return Path(base) / "autostart" / DESKTOP_NAME
+
+
+class RunKey(Protocol):
+    """The HKCU Run key; ``WinregRunKey`` in production, a dict-backed fake in tests."""
+
+    def get(self, name: str) -> str | None: ...
+    def set(self, name: str, value: str) -> None: ...
+    def delete(self, name: str) -> None: ...
+
+
+class WinregRunKey:
+    """HKCU\\...\\Run through winreg (imported lazily: it exists only on Windows)."""
+
+    def __init__(self) -> None:
+        self._winreg = importlib.import_module("winreg")
+
+    def get(self, name: str) -> str | None:
+        w = self._winreg
+        try:
+            with w.OpenKey(w.HKEY_CURRENT_USER, RUN_KEY) as key:
+                value, _ = w.QueryValueEx(key, name)
+        except OSError:
+            return None
+        return str(value)
+
+    def set(self, name: str, value: str) -> None:
+        w = self._winreg
+        with w.CreateKey(w.HKEY_CURRENT_USER, RUN_KEY) as key:
+            w.SetValueEx(key, name, 0, w.REG_SZ, value)
+
+    def delete(self, name: str) -> None:
+        w = self._winreg
+        try:
+            with w.OpenKey(w.HKEY_CURRENT_USER, RUN_KEY, 0, w.KEY_SET_VALUE) as key:
+                w.DeleteValue(key, name)
+        except FileNotFoundError:
+            pass
+
+
+class Autostart:
+    """Enable, disable and query start-at-login for one OS."""
+
+    def __init__(self, os_name: str, home: Path, env: Mapping[str, str],
+                 run_key: RunKey | None = None) -> None:
+        self.os_name = os_name
+        self.home = home
+        self.env = env
+        self._run_key = run_key
+
+    @property
+    def run_key(self) -> RunKey:
+        if self._run_key is None:
+            self._run_key = WinregRunKey()
+        return self._run_key
+
+    def path(self) -> Path | None:
+        if self.os_name == "macos":
+            return launch_agent_path(self.home)
+        if self.os_name == "linux":
+            return xdg_autostart_path(self.home, self.env)
+        return None
+
+    def is_enabled(self) -> bool:
+        if self.os_name == "windows":
+            return self.run_key.get(LABEL) is not None
+        p = self.path()
+        return p is not None and p.is_file()
+
+    def enable(self, argv: Sequence[str], name: str, comment: str) -> None:
+        if self.os_name == "windows":
+            self.run_key.set(LABEL, windows_command(argv))
+            return
+        p = self.path()
+        if p is None:
+            raise OSError(f"start at login is not supported on {self.os_name}")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if self.os_name == "macos":
+            p.write_bytes(launch_agent_plist(argv))
+        else:
+            p.write_text(xdg_desktop_entry(argv, name, comment), encoding="utf-8")
+
+    def disable(self) -> None:
+        if self.os_name == "windows":
+            self.run_key.delete(LABEL)
+            return
+        p = self.path()
+        if p is not None:
+            p.unlink(missing_ok=True)
+
+
+def shell_preview(argv: Sequence[str]) -> str:
+    """The command as a POSIX shell would show it (for the settings dialog)."""
+    return shlex.join(argv)

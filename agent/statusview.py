@@ -1,0 +1,175 @@
+"""What the tray shows, decided without Qt: state, tooltip and one row per check, localized.
+
+The tray (ui/) only paints a ``StatusView``; every decision about what a report means for the
+user lives here so the CLI, the tray and the tests agree. Until the signed policy decides
+(agent/policy/), ``build`` applies the house default: every check is required and ``unknown``
+blocks (fail closed).
+
+Seam for the policy decision: pass a ``DecisionInfo`` to ``build``. The policy engine's decision
+is adapted to it in one place (``DecisionInfo`` carries only what the screen needs), so the tray
+does not depend on the policy's internal types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from agent import i18n, remediation
+from agent.messages import Message
+from agent.posture.model import Report, Status
+
+
+class TrayState(StrEnum):
+    COMPLIANT = "compliant"
+    WARNING = "warning"
+    BLOCKED = "blocked"
+    CHECKING = "checking"
+    ERROR = "error"
+
+
+class Effect(StrEnum):
+    """What the policy does with one check's result."""
+
+    OK = "ok"  # passes, or the policy only reports it
+    WARN = "warn"  # shown, does not block
+    BLOCK = "block"  # blocks the session now
+    STAGED = "staged"  # will block from ``blocks_from``; warns until then
+
+
+@dataclass(frozen=True)
+class CheckVerdict:
+    effect: Effect
+    blocks_from: date | None = None
+
+
+@dataclass(frozen=True)
+class DecisionInfo:
+    """The part of the policy decision the screen shows (filled by agent/policy when it lands)."""
+
+    allowed: bool
+    correlation_id: str
+    verdicts: Mapping[str, CheckVerdict] = field(default_factory=dict)
+    reason: Message | None = None  # why not allowed, in the policy's words
+    policy_id: str | None = None
+
+
+# Shape marks next to the colour, so states are told apart without colour (accessibility).
+STATUS_MARK: dict[Status, str] = {
+    Status.PASS: "✔", Status.WARN: "▲", Status.FAIL: "✖", Status.UNKNOWN: "?",
+}
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    check_id: str
+    status: Status
+    effect: Effect
+    name: str
+    status_label: str
+    mark: str
+    reason: str
+    fix_title: str | None
+    fix_steps: tuple[str, ...]
+    settings_uri: str | None
+    blocks_from: str | None  # localized "blocks from DATE" line, or None
+    evidence: Mapping[str, Any]
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class StatusView:
+    state: TrayState
+    headline: str
+    tooltip: str
+    rows: tuple[CheckRow, ...] = ()
+    connect_allowed: bool = False
+    connect_reason: str = ""  # why Connect is off; empty when allowed
+    correlation_id: str | None = None
+    generated_at: str | None = None
+    error: str | None = None
+
+
+def default_decision(report: Report) -> DecisionInfo:
+    """Before a policy decides: unknown and fail block, warn warns (fail closed)."""
+    verdicts = {}
+    for c in report.checks:
+        effect = {Status.PASS: Effect.OK, Status.WARN: Effect.WARN}.get(c.status, Effect.BLOCK)
+        verdicts[c.id] = CheckVerdict(effect)
+    allowed = all(v.effect is not Effect.BLOCK for v in verdicts.values())
+    return DecisionInfo(allowed=allowed, correlation_id="", verdicts=verdicts)
+
+
+def _row(report: Report, decision: DecisionInfo, idx: int, lang: str) -> CheckRow:
+    c = report.checks[idx]
+    verdict = decision.verdicts.get(c.id) or CheckVerdict(
+        Effect.OK if c.status is Status.PASS else Effect.BLOCK)
+    key = c.remediation if c.status is not Status.PASS else None
+    blocks_from = None
+    if verdict.effect is Effect.STAGED and verdict.blocks_from is not None:
+        blocks_from = i18n.text("ui.status.blocks_from", lang,
+                                date=verdict.blocks_from.isoformat())
+    return CheckRow(
+        check_id=c.id, status=c.status, effect=verdict.effect,
+        name=i18n.text(f"check.{c.id}", lang),
+        status_label=i18n.text(f"status.{c.status.value}", lang),
+        mark=STATUS_MARK[c.status],
+        reason=i18n.render(c.summary, lang),
+        fix_title=remediation.title(key, lang) if key else None,
+        fix_steps=tuple(remediation.steps(key, lang)) if key else (),
+        settings_uri=remediation.settings_uri(key, report.host.os) if key else None,
+        blocks_from=blocks_from, evidence=dict(c.evidence), duration_ms=c.duration_ms)
+
+
+def _state(report: Report, decision: DecisionInfo) -> TrayState:
+    if not decision.allowed:
+        return TrayState.BLOCKED
+    if any(v.effect in (Effect.WARN, Effect.STAGED) for v in decision.verdicts.values()):
+        return TrayState.WARNING
+    if any(c.status is not Status.PASS for c in report.checks if c.id not in decision.verdicts):
+        return TrayState.WARNING
+    return TrayState.COMPLIANT
+
+
+def build(report: Report, lang: str, decision: DecisionInfo | None = None) -> StatusView:
+    decision = decision or default_decision(report)
+    state = _state(report, decision)
+    rows = tuple(_row(report, decision, i, lang) for i in range(len(report.checks)))
+    failing = [r for r in rows if r.status is not Status.PASS]
+    headline = i18n.text(f"ui.state.{state.value}.headline", lang)
+    tooltip = i18n.text("ui.tooltip", lang, state=i18n.text(f"ui.state.{state.value}", lang),
+                        failing=len(failing), total=len(rows))
+    if failing:
+        tooltip += "\n" + "\n".join(f"{r.mark} {r.name}: {r.status_label}" for r in failing[:4])
+    reason = ""
+    if not decision.allowed:
+        reason = (i18n.render(decision.reason, lang) if decision.reason
+                  else i18n.text("ui.connect.blocked", lang))
+    return StatusView(state=state, headline=headline, tooltip=tooltip, rows=rows,
+                      connect_allowed=decision.allowed, connect_reason=reason,
+                      correlation_id=decision.correlation_id or None,
+                      generated_at=report.generated_at)
+
+
+def checking(lang: str, previous: StatusView | None = None) -> StatusView:
+    """While a run is in progress: keep the previous rows visible, say that we are checking."""
+    text = i18n.text("ui.state.checking.headline", lang)
+    tooltip = i18n.text("ui.tooltip.checking", lang)
+    if previous is None:
+        return StatusView(state=TrayState.CHECKING, headline=text, tooltip=tooltip,
+                          connect_reason=i18n.text("ui.connect.checking", lang))
+    return StatusView(state=TrayState.CHECKING, headline=text, tooltip=tooltip,
+                      rows=previous.rows, connect_allowed=False,
+                      connect_reason=i18n.text("ui.connect.checking", lang),
+                      correlation_id=previous.correlation_id,
+                      generated_at=previous.generated_at)
+
+
+def failed(lang: str, error: str) -> StatusView:
+    """The run itself broke (not a check): show it, never pretend the PC is fine."""
+    return StatusView(state=TrayState.ERROR, headline=i18n.text("ui.state.error.headline", lang),
+                      tooltip=i18n.text("ui.tooltip.error", lang, error=error[:200]),
+                      connect_reason=i18n.text("ui.connect.error", lang), error=error)

@@ -1,0 +1,87 @@
+"""Start at login: the content for each OS, and enable/disable in a scratch home."""
+
+from __future__ import annotations
+
+import plistlib
+import shlex
+from pathlib import Path
+
+import pytest
+
+from agent.autostart import (
+    LABEL,
+    Autostart,
+    launch_agent_plist,
+    windows_command,
+    xdg_desktop_entry,
+)
+
+ARGV = ["/opt/BYOD Agent/byod-agent", "tray"]
+
+
+class DictRunKey:
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def get(self, name: str) -> str | None:
+        return self.values.get(name)
+
+    def set(self, name: str, value: str) -> None:
+        self.values[name] = value
+
+    def delete(self, name: str) -> None:
+        self.values.pop(name, None)
+
+
+def test_windows_value_quotes_paths_with_spaces() -> None:
+    assert windows_command([r"C:\Program Files\BYOD Agent\byod-agent.exe", "tray"]) == \
+        r'"C:\Program Files\BYOD Agent\byod-agent.exe" tray'
+    with pytest.raises(ValueError):
+        windows_command(['a"b'])
+
+
+def test_launch_agent_plist_round_trips() -> None:
+    data = plistlib.loads(launch_agent_plist(ARGV))
+    assert data["Label"] == LABEL
+    assert data["ProgramArguments"] == ARGV
+    assert data["RunAtLoad"] is True and "KeepAlive" not in data
+
+
+def test_desktop_entry_exec_is_quoted_per_spec() -> None:
+    entry = xdg_desktop_entry([*ARGV, "100%"], "BYOD エージェント", "確認します")
+    exec_line = next(x for x in entry.splitlines() if x.startswith("Exec="))
+    assert exec_line == 'Exec="/opt/BYOD Agent/byod-agent" tray 100%%'
+    assert shlex.split(exec_line[5:].replace("%%", "%")) == [*ARGV, "100%"]
+    assert "Name=BYOD エージェント" in entry
+    with pytest.raises(ValueError):
+        xdg_desktop_entry(ARGV, "x\nExec=evil", "c")
+
+
+def test_linux_enable_disable(tmp_path: Path) -> None:
+    a = Autostart("linux", tmp_path, {"XDG_CONFIG_HOME": str(tmp_path / "cfg")})
+    assert not a.is_enabled()
+    a.enable(ARGV, "BYOD", "c")
+    assert (tmp_path / "cfg" / "autostart" / "byod-agent.desktop").is_file()
+    assert a.is_enabled()
+    a.disable()
+    assert not a.is_enabled()
+    a.disable()  # idempotent
+
+
+def test_macos_enable_writes_launch_agent(tmp_path: Path) -> None:
+    a = Autostart("macos", tmp_path, {})
+    a.enable(ARGV, "BYOD", "c")
+    p = tmp_path / "Library" / "LaunchAgents" / f"{LABEL}.plist"
+    assert plistlib.loads(p.read_bytes())["ProgramArguments"] == ARGV
+    a.disable()
+    assert not p.exists()
+
+
+def test_windows_uses_the_run_key(tmp_path: Path) -> None:
+    key = DictRunKey()
+    a = Autostart("windows", tmp_path, {}, run_key=key)
+    a.enable([r"C:\BYOD\byod-agent.exe", "tray"], "BYOD", "c")
+    assert key.values == {LABEL: r"C:\BYOD\byod-agent.exe tray"}
+    assert a.is_enabled()
+    a.disable()
+    assert not a.is_enabled()

@@ -1,0 +1,88 @@
+"""The Qt-free view model: state, tooltip and localized rows from a posture report."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from agent.messages import msg
+from agent.posture.model import CheckResult, HostInfo, Report, Status
+from agent.statusview import (
+    CheckVerdict,
+    DecisionInfo,
+    Effect,
+    TrayState,
+    build,
+    checking,
+    failed,
+)
+
+
+def _report(*statuses: tuple[str, Status], os_name: str = "windows") -> Report:
+    checks = tuple(
+        CheckResult(cid, st, msg("probe.unsupported", what=cid), {"device": "/dev/vda"},
+                    None if st is Status.PASS else f"{cid}.unknown", 5)
+        for cid, st in statuses)
+    return Report("2026-11-27T12:00:00Z", HostInfo(os_name, "11", "pc", "x86_64"), checks)
+
+
+def test_all_pass_is_compliant_and_connect_allowed() -> None:
+    view = build(_report(("os_supported", Status.PASS), ("firewall", Status.PASS)), "ja")
+    assert view.state is TrayState.COMPLIANT
+    assert view.connect_allowed and view.connect_reason == ""
+    assert all(r.fix_title is None and r.fix_steps == () for r in view.rows)
+    assert "0" in view.tooltip and "2" in view.tooltip
+
+
+def test_unknown_blocks_by_default_and_says_why() -> None:
+    view = build(_report(("os_supported", Status.PASS), ("firewall", Status.UNKNOWN)), "ja")
+    assert view.state is TrayState.BLOCKED
+    assert not view.connect_allowed
+    assert view.connect_reason == "上の印のついた項目を直すまで、接続はできません。"
+    row = view.rows[1]
+    assert (row.name, row.status_label, row.mark) == ("ファイアウォール", "確認できず", "?")
+    assert row.fix_title and row.fix_steps  # the unknown remediation is shown
+    assert "ファイアウォール" in view.tooltip
+
+
+def test_warn_only_is_warning() -> None:
+    view = build(_report(("os_supported", Status.PASS), ("screen_lock", Status.WARN)), "en")
+    assert view.state is TrayState.WARNING and view.connect_allowed
+
+
+def test_settings_uri_follows_the_os() -> None:
+    r = _report(("disk_encryption", Status.FAIL))
+    object.__setattr__(r.checks[0], "remediation", "disk_encryption")
+    assert build(r, "en").rows[0].settings_uri == "ms-settings:deviceencryption"
+
+
+def test_policy_decision_seam_staged_and_correlation() -> None:
+    report = _report(("os_supported", Status.PASS), ("disk_encryption", Status.FAIL))
+    decision = DecisionInfo(allowed=True, correlation_id="7F3K-Q2",
+                            verdicts={"os_supported": CheckVerdict(Effect.OK),
+                                      "disk_encryption": CheckVerdict(Effect.STAGED,
+                                                                      date(2027, 4, 1))})
+    view = build(report, "ja", decision)
+    assert view.state is TrayState.WARNING
+    assert view.correlation_id == "7F3K-Q2"
+    assert view.rows[1].blocks_from == (
+        "2027-04-01 から必須になります。それまでは注意の表示だけです。")
+    assert view.connect_allowed
+
+
+def test_policy_refusal_reason_is_shown() -> None:
+    report = _report(("os_supported", Status.PASS))
+    decision = DecisionInfo(allowed=False, correlation_id="X",
+                            reason=msg("ui.connect.error"))
+    view = build(report, "en", decision)
+    assert view.state is TrayState.BLOCKED
+    assert view.connect_reason == "Connect is off because the check failed."
+
+
+def test_checking_keeps_previous_rows_and_failed_shows_the_error() -> None:
+    prev = build(_report(("firewall", Status.FAIL)), "en")
+    view = checking("en", prev)
+    assert view.state is TrayState.CHECKING and view.rows == prev.rows
+    assert not view.connect_allowed
+    err = failed("ja", "RuntimeError: boom")
+    assert err.state is TrayState.ERROR and err.error == "RuntimeError: boom"
+    assert "RuntimeError: boom" in err.tooltip

@@ -1,0 +1,87 @@
+"""Entry point of the tray application (``byod-agent tray``): one instance per user."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+from PySide6.QtWidgets import QApplication
+
+from agent import i18n
+from agent.posture.context import default_context
+from agent.posture.engine import run_posture
+from agent.posture.model import Report
+from ui.tray import TrayController, resolve_language
+
+log = logging.getLogger(__name__)
+
+
+def instance_name() -> str:
+    # Per user: two staff members on one PC each get their own agent.
+    return f"byod-agent-{getpass.getuser()}"
+
+
+def ask_running_instance(name: str, message: bytes = b"show") -> bool:
+    """True when another instance answered; it brings its status window forward."""
+    sock = QLocalSocket()
+    sock.connectToServer(name)
+    if not sock.waitForConnected(500):
+        return False
+    sock.write(QByteArray(message + b"\n"))
+    sock.flush()
+    sock.waitForBytesWritten(500)
+    sock.disconnectFromServer()
+    return True
+
+
+def listen(name: str, controller: TrayController) -> QLocalServer:
+    server = QLocalServer()
+    QLocalServer.removeServer(name)  # a stale socket left by a crash
+    if not server.listen(name):
+        log.warning("single-instance listener failed: %s", server.errorString())
+
+    def on_connection() -> None:
+        conn = server.nextPendingConnection()
+        if conn is None:
+            return
+
+        def on_message() -> None:
+            conn.readAll()  # the only message is "show"
+            controller.show_status()
+
+        conn.readyRead.connect(on_message)
+        conn.disconnected.connect(conn.deleteLater)
+
+    server.newConnection.connect(on_connection)
+    return server
+
+
+def default_run() -> Report:
+    return run_posture(default_context())
+
+
+def main(lang: str | None = None, open_status: bool = False) -> int:
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    app.setQuitOnLastWindowClosed(False)  # closing the status window leaves the tray running
+    app.setApplicationName("byod-agent")
+    name = instance_name()
+    if ask_running_instance(name):
+        return 0
+    state_file = os.environ.get("BYOD_AGENT_UI_STATE_FILE")
+    controller = TrayController(default_run, lang_override=lang,
+                                state_file=Path(state_file) if state_file else None)
+    app.setApplicationDisplayName(i18n.text("ui.app_name", resolve_language(
+        lang, controller.prefs.language)))
+    server = listen(name, controller)
+    controller.start()
+    if open_status:
+        controller.show_status()
+    code = app.exec()
+    server.close()
+    return int(code)

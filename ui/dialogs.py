@@ -1,0 +1,111 @@
+"""Settings (language, start at login) and About/Privacy dialogs."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
+
+from agent import __version__, i18n
+from agent.autostart import Autostart
+
+
+class SettingsDialog(QDialog):
+    """Language override and start at login. Applied by the caller on accept."""
+
+    def __init__(self, lang: str, language_pref: str, autostart: Autostart,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("settings-dialog")
+        self.setWindowTitle(i18n.text("ui.settings.title", lang))
+        self.autostart = autostart
+        form = QFormLayout()
+        self.language = QComboBox()
+        for value in ("auto", *i18n.LANGS):
+            self.language.addItem(i18n.text(f"ui.settings.lang.{value}", lang), value)
+        self.language.setCurrentIndex(max(0, self.language.findData(language_pref)))
+        self.language.setAccessibleName(i18n.text("ui.settings.language", lang))
+        label = QLabel(i18n.text("ui.settings.language", lang))
+        label.setBuddy(self.language)
+        form.addRow(label, self.language)
+        self.start_at_login = QCheckBox(i18n.text("ui.settings.autostart", lang))
+        self.start_at_login.setAccessibleName(i18n.text("ui.settings.autostart", lang))
+        try:
+            self.start_at_login.setChecked(autostart.is_enabled())
+        except OSError:
+            self.start_at_login.setChecked(False)
+        form.addRow(self.start_at_login)
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.hide()
+        buttons = QDialogButtonBox()
+        save = buttons.addButton(i18n.text("ui.settings.save", lang),
+                                 QDialogButtonBox.ButtonRole.AcceptRole)
+        cancel = buttons.addButton(i18n.text("ui.settings.cancel", lang),
+                                   QDialogButtonBox.ButtonRole.RejectRole)
+        save.setDefault(True)
+        for b in (save, cancel):
+            b.setAccessibleName(b.text())
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.error)
+        lay.addWidget(buttons)
+        self.lang = lang
+
+    def chosen_language(self) -> str:
+        return str(self.language.currentData())
+
+    def apply_autostart(self, argv: list[str]) -> bool:
+        """Write or remove the OS entry; on failure say why and keep the dialog open."""
+        try:
+            if self.start_at_login.isChecked():
+                self.autostart.enable(argv, i18n.text("ui.app_name", self.lang),
+                                      i18n.text("ui.autostart.comment", self.lang))
+            else:
+                self.autostart.disable()
+        except (OSError, ValueError) as exc:
+            self.error.setText(i18n.text("ui.settings.autostart_failed", self.lang,
+                                         error=str(exc)))
+            self.error.show()
+            return False
+        return True
+
+
+class AboutDialog(QDialog):
+    """Exactly what the agent reads here, and what leaves the PC, when and to whom."""
+
+    def __init__(self, lang: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("about-dialog")
+        self.setWindowTitle(i18n.text("ui.about.title", lang))
+        lay = QVBoxLayout(self)
+        parts = [f"<h3>{_esc(i18n.text('ui.about.version', lang, version=__version__))}</h3>"]
+        for section in ("reads", "leaves"):
+            items = "".join(f"<li>{_esc(line)}</li>" for line in
+                            i18n.text(f"ui.about.{section}", lang).splitlines() if line.strip())
+            parts.append(f"<h4>{_esc(i18n.text(f'ui.about.{section}_title', lang))}</h4>"
+                         f"<ul>{items}</ul>")
+        self.body = QLabel("".join(parts))
+        self.body.setWordWrap(True)
+        self.body.setAccessibleName(i18n.text("ui.about.title", lang))
+        lay.addWidget(self.body)
+        buttons = QDialogButtonBox()
+        close = buttons.addButton(i18n.text("ui.about.close", lang),
+                                  QDialogButtonBox.ButtonRole.RejectRole)
+        close.setAccessibleName(close.text())
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        self.resize(640, 520)
+
+
+def _esc(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,43 @@
+"""The tray's own preferences (language override), in one small JSON file per user.
+
+Start at login is not stored here: the OS entry itself (Run key, LaunchAgent, .desktop) is the
+truth, read back through agent.autostart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import platformdirs
+
+from agent.i18n import LANGS
+from agent.paths import APP_AUTHOR, APP_NAME
+
+
+@dataclass
+class Prefs:
+    language: str = "auto"  # "auto" follows the OS; else one of agent.i18n.LANGS
+
+
+def default_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, APP_AUTHOR)) / "ui.json"
+
+
+def load(path: Path) -> Prefs:
+    """A missing or damaged file gives the defaults: preferences are never worth a crash."""
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        lang = data.get("language") if isinstance(data, dict) else None
+        if lang == "auto" or lang in LANGS:
+            return Prefs(language=str(lang))
+    return Prefs()
+
+
+def save(path: Path, prefs: Prefs) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(prefs)), encoding="utf-8")
+    tmp.replace(path)
