@@ -50,8 +50,9 @@ def test_json_contract(report: tuple[dict[str, Any], int, float]) -> None:
     assert data["schema"] == 1
     assert set(data) >= {"schema", "agent_version", "generated_at", "host", "compliant", "checks"}
     assert data["generated_at"].endswith("Z")
-    assert data["host"]["os"] == ("linux" if sys.platform.startswith("linux") else data["host"]["os"])
-    assert [c["id"] for c in data["checks"]] == list(CHECK_IDS)
+    assert data["host"]["os"] in ("linux", "windows", "macos")
+    # The six foundation checks come first; the policy may add its own after them.
+    assert [c["id"] for c in data["checks"]][: len(CHECK_IDS)] == list(CHECK_IDS)
     for c in data["checks"]:
         assert c["status"] in ("pass", "warn", "fail", "unknown")
         assert set(c["summary"]) == {"ja", "en"} and all(c["summary"].values())
@@ -60,7 +61,7 @@ def test_json_contract(report: tuple[dict[str, Any], int, float]) -> None:
         if c["status"] != "pass":
             assert c["remediation"] is not None, c["id"]
             assert c["remediation"]["ja"]["steps"] and c["remediation"]["en"]["steps"]
-        assert "probe.crashed" != c["summary_key"], c
+        assert c["summary_key"] != "probe.crashed", c
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="facts of the Linux CI machine")
