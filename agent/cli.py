@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from agent import __version__, exitcodes
+from agent.commands.tray import should_start_tray
 
 Handler = Callable[[argparse.Namespace], int]
 
 # Each module registers its subcommand(s); order is the order of --help.
 COMMAND_MODULES: tuple[str, ...] = (
     "agent.commands.check",
+    "agent.commands.policy",
+    "agent.commands.diag",
+    "agent.commands.cert",
+    "agent.commands.tray",
 )
 
 
@@ -47,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
-    if getattr(args, "handler", None) is None:  # no subcommand: the status table
-        args = parser.parse_args(["check", *argv])
+    if getattr(args, "handler", None) is None:  # no subcommand: tray on a desktop, else the table
+        default = "tray" if should_start_tray(os.environ) else "check"
+        args = parser.parse_args([default, *argv])
     return int(args.handler(args))

@@ -6,6 +6,7 @@ import unicodedata
 from typing import Any
 
 from agent import __version__, i18n, remediation
+from agent.policy.decision import Decision, decision_lines
 from agent.posture.model import CheckResult, Report, Status
 
 SCHEMA_VERSION = 1
@@ -44,18 +45,22 @@ def pad(s: str, width: int) -> str:
     return s + " " * max(0, width - display_width(s))
 
 
-def render_table(report: Report, lang: str) -> str:
+def render_table(report: Report, lang: str, decision: Decision | None = None,
+                 demo_policy: bool = False) -> str:
     rows = []
     for c in report.checks:
         mark = f"[{STATUS_MARK[c.status]}] {i18n.text('status.' + c.status.value, lang)}"
         rows.append((mark, i18n.text(f"check.{c.id}", lang), i18n.render(c.summary, lang)))
-    w0 = max(display_width(r[0]) for r in rows)
-    w1 = max(display_width(r[1]) for r in rows)
+    w0 = max((display_width(r[0]) for r in rows), default=0)
+    w1 = max((display_width(r[1]) for r in rows), default=0)
     lines = [i18n.text("report.title", lang), ""]
     lines += [f"{pad(a, w0)}  {pad(b, w1)}  {s}" for a, b, s in rows]
     lines.append("")
-    verdict = "report.compliant" if report.compliant else "report.not_compliant"
-    lines.append(i18n.text(verdict, lang))
+    if decision is not None:  # the signed policy's verdict replaces the raw one
+        lines += decision_lines(decision, lang, demo=demo_policy)
+    else:
+        verdict = "report.compliant" if report.compliant else "report.not_compliant"
+        lines.append(i18n.text(verdict, lang))
     fixes = [(c, c.remediation) for c in report.checks
              if c.remediation and c.status is not Status.PASS]
     if fixes:

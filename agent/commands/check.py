@@ -1,28 +1,60 @@
-"""``byod-agent check``: run the posture checks and print the table or the JSON report."""
+"""``byod-agent check``: run the checks the signed policy asks for and print the decision.
+
+Exit codes follow the decision: 0 allowed, 1 not allowed, 2 the policy was refused (the reason is
+printed). Without ``--policy`` the installed policy (or the last good update) is used.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
-from agent import exitcodes, i18n
-from agent.posture.context import default_context
-from agent.posture.engine import run_posture
+from agent import __version__, exitcodes, i18n
+from agent.policy.decision import decision_to_json, policy_to_json
+from agent.policy.errors import PolicyRefused
+from agent.policy.evaluate import evaluate
 from agent.report import render_table, report_to_json
+
+
+def _refused(args: argparse.Namespace, exc: PolicyRefused, lang: str) -> int:
+    if args.json:
+        print(json.dumps({
+            "schema": 1, "agent_version": __version__, "compliant": False, "checks": [],
+            "decision": None,
+            "policy": {"status": "refused", "path": args.policy, "reason_key": exc.message.key,
+                       "reason": i18n.both(exc.message), "detail": exc.detail},
+        }, ensure_ascii=False, indent=2))
+    else:
+        print(i18n.render(exc.message, lang), file=sys.stderr)
+        print(i18n.text("policy.check_refused", lang), file=sys.stderr)
+    return exitcodes.USAGE
 
 
 def run(args: argparse.Namespace) -> int:
     lang = args.lang or i18n.detect_language()
-    report = run_posture(default_context())
+    try:
+        result = evaluate(Path(args.policy) if args.policy else None)
+    except PolicyRefused as exc:
+        return _refused(args, exc, lang)
+    report, decision, loaded = result.report, result.decision, result.loaded
     if args.json:
-        print(json.dumps(report_to_json(report), ensure_ascii=False, indent=2))
+        data = report_to_json(report)
+        data["compliant"] = decision.allowed  # the policy decides, as the contract promised
+        data["decision"] = decision_to_json(decision)
+        data["policy"] = policy_to_json(loaded)
+        print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
-        print(render_table(report, lang))
-    return exitcodes.OK if report.compliant else exitcodes.NOT_COMPLIANT
+        print(render_table(report, lang, decision, demo_policy=loaded.demo))
+    return exitcodes.OK if decision.allowed else exitcodes.NOT_COMPLIANT
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("check", help="check this PC and print the result")
     p.add_argument("--json", action="store_true", help="print the JSON report (schema 1)")
     p.add_argument("--lang", choices=i18n.LANGS, help="output language (default: OS language)")
+    p.add_argument("--policy", metavar="PATH",
+                   help="use this signed policy file (PATH.sig beside it) instead of the installed "
+                        "one; it is verified against the installed trust anchors")
     p.set_defaults(handler=run)

@@ -1,0 +1,28 @@
+"""Why a policy was refused. The message names the problem in Japanese and English."""
+
+from __future__ import annotations
+
+from agent.messages import Message
+
+
+class PolicyRefused(Exception):
+    """A policy file failed a check; it is never used and never replaces the last good one."""
+
+    def __init__(self, message: Message, detail: str) -> None:
+        super().__init__(detail)
+        self.message = message
+        self.detail = detail
+
+    @property
+    def reason(self) -> str:
+        """A stable short code ("bad_signature", "rollback"...): the last part of the key."""
+        return self.message.key.rsplit(".", 1)[-1]
+
+
+class FetchFailed(Exception):
+    """The update server could not be reached or answered badly; the cached policy stays."""
+
+    def __init__(self, message: Message, detail: str) -> None:
+        super().__init__(detail)
+        self.message = message
+        self.detail = detail

@@ -1,0 +1,150 @@
+"""Policy updates over HTTPS: explicit CA, timeouts, a size cap, conditional requests.
+
+The update URL and its CA come from the policy in force (so they are signed too); the detached
+signature is fetched from ``<url>.sig``. A downloaded policy is verified exactly like an installed
+one before it is kept as the last good copy; a refused or unreachable one changes nothing, and the
+cached policy stays in force until it expires.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from agent.messages import msg
+from agent.policy.errors import FetchFailed, PolicyRefused
+from agent.policy.loader import loaded_policy, remember_refusal, verify_policy
+from agent.policy.model import LoadedPolicy, UpdateSource
+from agent.policy.schema import MAX_POLICY_BYTES
+from agent.policy.signing import MAX_SIG_BYTES, TrustAnchor
+from agent.policy.state import PolicyState, Refusal, atomic_write
+
+META_FILE = "policy-update.json"
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 10.0
+TOTAL_DEADLINE_S = 30.0  # a server trickling one byte at a time still ends here
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    changed: bool  # False: 304 Not Modified, the cached copy stays
+    loaded: LoadedPolicy | None
+
+
+@dataclass(frozen=True)
+class _Got:
+    status: int  # 200 or 304
+    body: bytes = b""
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def _get_capped(session: requests.Session, url: str, ca_file: str, limit: int, *,
+                headers: dict[str, str], deadline: float,
+                timeouts: tuple[float, float]) -> _Got:
+    """GET with the caps; the body is read in chunks so an oversized one is never held whole."""
+    try:
+        r = session.get(url, headers=headers, verify=ca_file, stream=True,
+                        timeout=timeouts, allow_redirects=False)
+    except requests.exceptions.SSLError as exc:
+        raise FetchFailed(msg("policy.fetch.tls", url=url), f"TLS: {exc}"[:300]) from exc
+    except requests.Timeout as exc:
+        raise FetchFailed(msg("policy.fetch.timeout", url=url), f"timeout: {exc}"[:300]) from exc
+    except requests.RequestException as exc:
+        raise FetchFailed(msg("policy.fetch.unreachable", url=url),
+                          f"{type(exc).__name__}: {exc}"[:300]) from exc
+    with r:
+        if r.status_code == 304:
+            return _Got(304)
+        if r.status_code != 200:
+            raise FetchFailed(msg("policy.fetch.http_status", url=url, status=r.status_code),
+                              f"HTTP {r.status_code}")
+        declared = r.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise _too_large(int(declared), limit)
+        body = bytearray()
+        try:
+            for chunk in r.iter_content(64 * 1024):
+                body += chunk
+                if len(body) > limit:
+                    raise _too_large(len(body), limit)
+                if time.monotonic() > deadline:
+                    raise FetchFailed(msg("policy.fetch.timeout", url=url), "total deadline")
+        except requests.RequestException as exc:  # read timeout or reset in the middle
+            raise FetchFailed(msg("policy.fetch.timeout", url=url),
+                              f"{type(exc).__name__}: {exc}"[:300]) from exc
+        return _Got(200, bytes(body), r.headers.get("ETag"), r.headers.get("Last-Modified"))
+
+
+def _too_large(size: int, limit: int) -> PolicyRefused:
+    return PolicyRefused(msg("policy.refused.too_large", size=size, limit=limit),
+                         f"{size} bytes > {limit}")
+
+
+def _meta(state: PolicyState) -> dict[str, Any]:
+    try:
+        doc = json.loads((state.directory / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def fetch_update(update: UpdateSource, state: PolicyState, anchors: Sequence[TrustAnchor], *,
+                 now: datetime,
+                 session_factory: Callable[[], requests.Session] = requests.Session,
+                 max_bytes: int = MAX_POLICY_BYTES,
+                 timeouts: tuple[float, float] = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+                 total_deadline_s: float = TOTAL_DEADLINE_S) -> FetchResult:
+    """Download, verify and keep a newer policy. FetchFailed: offline; PolicyRefused: bad one."""
+    meta = _meta(state)
+    headers: dict[str, str] = {}
+    if meta.get("url") == update.url and state.cache_policy.is_file():
+        if isinstance(meta.get("etag"), str):
+            headers["If-None-Match"] = meta["etag"]
+        if isinstance(meta.get("last_modified"), str):
+            headers["If-Modified-Since"] = meta["last_modified"]
+    deadline = time.monotonic() + total_deadline_s
+    with tempfile.TemporaryDirectory(prefix="byod-ca-") as tmp:
+        ca_file = os.path.join(tmp, "ca.pem")
+        with open(ca_file, "w", encoding="ascii") as fh:
+            fh.write(update.ca_pem)
+        with session_factory() as session:
+            session.trust_env = False  # only the policy's CA; no .netrc, no env CA bundle
+            try:
+                got = _get_capped(session, update.url, ca_file, max_bytes, headers=headers,
+                                  deadline=deadline, timeouts=timeouts)
+                if got.status == 304:
+                    return FetchResult(False, None)
+                sig = _get_capped(session, update.url + ".sig", ca_file, MAX_SIG_BYTES,
+                                  headers={}, deadline=deadline, timeouts=timeouts)
+                if sig.status != 200:
+                    raise FetchFailed(msg("policy.fetch.http_status", url=update.url + ".sig",
+                                          status=sig.status), "unexpected 304 for the signature")
+            except PolicyRefused as exc:
+                _refused(state, update.url, now, exc)
+                raise
+    try:
+        policy, anchor = verify_policy(got.body, sig.body, anchors, now=now,
+                                       highest_serial=state.highest_serial)
+    except PolicyRefused as exc:
+        _refused(state, update.url, now, exc)
+        raise
+    state.record_accepted(policy.id, policy.serial)
+    state.store_last_good(got.body, sig.body)
+    new_meta = {"url": update.url, "etag": got.etag, "last_modified": got.last_modified,
+                "fetched_at": now.isoformat()}
+    atomic_write(state.directory / META_FILE, json.dumps(new_meta).encode())
+    return FetchResult(True, loaded_policy(policy, anchor, got.body, "update", update.url))
+
+
+def _refused(state: PolicyState, url: str, now: datetime, exc: PolicyRefused) -> None:
+    at = now.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    remember_refusal(state, Refusal(at, "update", url, exc.message, exc.detail))
