@@ -1,0 +1,125 @@
+"""Launch plans: every redirection off, no saved credentials, no injection through the policy."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from agent.policy.model import RdGateway, Target
+from agent.session.launch import (
+    DEFAULT_CLIENTS,
+    ClientInfo,
+    SessionConfigError,
+    plan,
+    rdp_file_text,
+)
+
+TUNNEL = Target("office", "職場のPC", "Office PC", "rdp", "tunnel", "pc-0123.office.city.example",
+                3389, "gw.city.example", 443, None, None)
+DIRECT = replace(TUNNEL, mode="direct", gateway_host=None, gateway_port=None)
+RDGW = replace(TUNNEL, mode="rdgateway", rd_gateway=RdGateway(1, 4, True))
+
+
+@pytest.mark.parametrize("platform", ["windows", "macos", "linux"])
+@pytest.mark.parametrize("target", [TUNNEL, DIRECT, RDGW], ids=["tunnel", "direct", "rdgw"])
+def test_every_redirection_is_off(platform: str, target: Target) -> None:
+    p = plan(target, platform, DEFAULT_CLIENTS[platform], local_port=50123)
+    assert p.redirections and not any(p.redirections.values())
+    joined = " ".join(p.argv)
+    assert "/p:" not in joined and "cert:ignore" not in joined and "cert-ignore" not in joined
+    if p.rdp_properties is not None:
+        props = p.rdp_properties
+        for key in ("redirectclipboard:i", "redirectdrives:i", "redirectprinters:i",
+                    "redirectcomports:i", "redirectsmartcards:i", "redirectwebauthn:i",
+                    "redirectlocation:i", "audiocapturemode:i", "redirectposdevices:i"):
+            assert props[key] == "0", key
+        for key in ("drivestoredirect:s", "devicestoredirect:s", "usbdevicestoredirect:s",
+                    "camerastoredirect:s"):
+            assert props[key] == "", key
+        assert props["prompt for credentials:i"] == "1"
+        assert "password 51:b" not in props and "username:s" not in props
+    else:
+        assert "-clipboard" in p.argv and "/sec:nla" in p.argv
+        assert not any(a.startswith(("+drives", "/drive", "/printer", "/smartcard", "/usb",
+                                     "/microphone", "/serial", "/parallel", "+clipboard"))
+                       for a in p.argv)
+
+
+def test_tunnel_connects_to_loopback_with_sni_of_the_office_pc() -> None:
+    p = plan(TUNNEL, "linux", DEFAULT_CLIENTS["linux"], local_port=50123)
+    assert p.connect_to == "127.0.0.1:50123"
+    assert p.tunnel is not None and p.tunnel["sni"] == TUNNEL.host
+    assert p.tunnel["gateway"] == "gw.city.example:443"
+    assert f"/cert-name:{TUNNEL.host}" in p.argv  # the office PC's certificate still checked
+
+
+def test_freerdp3_syntax() -> None:
+    p = plan(RDGW, "linux", ClientInfo("xfreerdp3", "xfreerdp3"))
+    assert "/gateway:g:gw.city.example:443" in p.argv and not any(a.startswith("/g:")
+                                                                   for a in p.argv)
+    p2 = plan(RDGW, "linux", DEFAULT_CLIENTS["linux"])
+    assert "/g:gw.city.example:443" in p2.argv
+
+
+def test_windows_rdgateway_fields_and_strict_server_auth() -> None:
+    p = plan(RDGW, "windows", DEFAULT_CLIENTS["windows"])
+    assert p.rdp_properties is not None
+    assert p.rdp_properties["gatewayhostname:s"] == "gw.city.example:443"
+    assert p.rdp_properties["gatewaycredentialssource:i"] == "4"
+    assert p.rdp_properties["authentication level:i"] == "1"  # abort on a bad server cert
+    text = rdp_file_text(p.rdp_properties)
+    assert text.count("\r\n") == len(p.rdp_properties)
+    assert "full address:s:pc-0123.office.city.example:3389\r\n" in text
+
+
+EVIL_HOSTS = [
+    "pc.example\r\nredirectdrives:i:1",
+    "pc.example\nredirectclipboard:i:1",
+    "-cert:ignore",
+    "/drive:home,/",
+    "pc example",
+    "pc;rm -rf ~",
+    "pc.example:3389",
+    "",
+    "a" * 300,
+    "pc\x00.example",
+    "ｐｃ.example",  # full-width: not a DNS label
+    "127.0.0.1 /p:x",
+]
+
+
+@pytest.mark.parametrize("evil", EVIL_HOSTS)
+@pytest.mark.parametrize("field_name", ["host", "gateway_host"])
+@pytest.mark.parametrize("platform", ["windows", "linux"])
+def test_injection_attempts_are_refused(evil: str, field_name: str, platform: str) -> None:
+    target = replace(RDGW, **{field_name: evil})
+    with pytest.raises(SessionConfigError):
+        plan(target, platform, DEFAULT_CLIENTS[platform])
+
+
+@pytest.mark.parametrize("port", [0, -1, 65536, True])
+def test_bad_ports_are_refused(port: int) -> None:
+    with pytest.raises(SessionConfigError):
+        plan(replace(DIRECT, port=port), "linux", DEFAULT_CLIENTS["linux"])
+    with pytest.raises(SessionConfigError):
+        plan(replace(TUNNEL, gateway_port=port), "windows", DEFAULT_CLIENTS["windows"])
+
+
+def test_rdp_writer_refuses_smuggled_lines() -> None:
+    with pytest.raises(SessionConfigError):
+        rdp_file_text({"full address:s": "x\r\nredirectdrives:i:1"})
+    with pytest.raises(SessionConfigError):
+        rdp_file_text({"redirectdrives:i:1\r\nfull address:s": "x"})
+
+
+def test_ipv6_literals_are_bracketed() -> None:
+    p = plan(replace(DIRECT, host="2001:db8::5"), "windows", DEFAULT_CLIENTS["windows"])
+    assert p.connect_to == "[2001:db8::5]:3389"
+
+
+def test_missing_gateway_and_unknown_mode_are_config_errors() -> None:
+    with pytest.raises(SessionConfigError):
+        plan(replace(TUNNEL, gateway_host=None), "linux", DEFAULT_CLIENTS["linux"])
+    with pytest.raises(SessionConfigError):
+        plan(replace(TUNNEL, mode="vnc"), "linux", DEFAULT_CLIENTS["linux"])
