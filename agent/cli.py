@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from agent import __version__, exitcodes
+from agent import __version__, exitcodes, logsetup
 from agent.commands.tray import should_start_tray
 
 Handler = Callable[[argparse.Namespace], int]
@@ -48,8 +49,17 @@ def _prepare_stdout() -> None:
             reconfigure(errors="replace")
 
 
+def _setup_logging() -> None:
+    # Logs go to the per-user file the help desk receives in a bundle, never to the console.
+    try:
+        logsetup.setup()
+    except OSError:  # an unwritable profile must not stop a check
+        logging.getLogger("agent").addHandler(logging.NullHandler())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _prepare_stdout()
+    _setup_logging()
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)

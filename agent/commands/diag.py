@@ -8,6 +8,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from agent import exitcodes, i18n, logsetup
 from agent.diagnostics import bundle as bundle_mod
@@ -15,8 +16,13 @@ from agent.diagnostics import render
 from agent.diagnostics.identity import local_identities
 from agent.diagnostics.reader import MAX_BUNDLE_BYTES, HostileBundle, open_bundle
 from agent.diagnostics.redact import Redactor
+from agent.diagnostics.signer import device_signer
+from agent.policy.decision import decision_to_json, policy_to_json
+from agent.policy.errors import PolicyRefused
+from agent.policy.evaluate import evaluate
 from agent.posture.context import default_context
 from agent.posture.engine import run_posture
+from agent.posture.model import Report
 
 _TICKET = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
 
@@ -43,24 +49,49 @@ def _consent(preview: bundle_mod.Preview, lang: str, assume_yes: bool) -> bool:
     return answer.strip().lower() in ("y", "yes", "はい")
 
 
+def _collect() -> tuple[Report, dict[str, Any], list[str], int]:
+    """Posture, decision and policy metadata; a refused policy still yields a bundle (that is
+    exactly when the help desk is needed), with the refusal reason inside."""
+    extra: dict[str, Any] = {}
+    try:
+        result = evaluate()
+    except PolicyRefused as exc:
+        extra["policy"] = {"status": "refused", "reason": i18n.both(exc.message),
+                           "detail": exc.detail}
+        return run_posture(default_context()), extra, [], bundle_mod.DEFAULT_CAP_BYTES
+    extra["decision"] = decision_to_json(result.decision)
+    extra["correlation_id"] = result.decision.correlation_id
+    extra["policy"] = policy_to_json(result.loaded)
+    diag = result.loaded.policy.diagnostics
+    key = diag.helpdesk_public_key
+    recipients = [key] if key and key.startswith("age1") else []
+    return result.report, extra, recipients, diag.max_bundle_bytes
+
+
 def run_export(args: argparse.Namespace) -> int:
     lang = args.lang or i18n.detect_language()
     if args.ticket and not _TICKET.match(args.ticket):
         return _err("diag.error.ticket", lang)
-    report = run_posture(default_context())
+    report, extra, recipients, cap = _collect()
     users, hosts = local_identities()
     redactor = Redactor(user_names=users, host_names=hosts)
     try:
         preview = bundle_mod.prepare(report, redactor, level=args.level, ticket=args.ticket,
-                                     log_files=logsetup.log_files())
+                                     log_files=logsetup.log_files(), extra=extra, cap_bytes=cap)
     except bundle_mod.BundleError as exc:
         return _err("diag.error.build", lang, detail=str(exc))
     if not _consent(preview, lang, args.yes):
         key = "diag.error.no_consent" if sys.stdin.isatty() or args.yes else "diag.error.need_yes"
         return _err(key, lang)
-    data = bundle_mod.build_zip(preview)
+    data = bundle_mod.build_zip(preview, device_signer())
+    if recipients:
+        try:
+            data = bundle_mod.encrypt_for(data, recipients)
+        except bundle_mod.BundleError as exc:
+            return _err("diag.error.build", lang, detail=str(exc))
     out = Path(args.out) if args.out else Path.cwd()
-    target = out / bundle_mod.file_name(preview, False) if out.is_dir() else out
+    name = bundle_mod.file_name(preview, bool(recipients))
+    target = out / name if out.is_dir() else out
     try:
         bundle_mod.write_atomic(target, data)
     except OSError as exc:

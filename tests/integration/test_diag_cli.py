@@ -109,3 +109,42 @@ def test_bad_ticket_and_hostile_file_exit_2(tmp_path: Path) -> None:
     junk.write_bytes(b"PK\x03\x04 not really")
     proc = _cli("diag", "show", str(junk), env=env)
     assert proc.returncode == 2 and "not a readable" in proc.stderr
+
+
+def test_enrolled_device_signs_and_the_desk_verifies(tmp_path: Path) -> None:
+    """With a certificate in the real keystore, ``diag show`` names the signer and exits 0."""
+    from tests.conftest import require
+    from tests.integration import secret_service
+    from tests.unit.test_keystore_pki import CA, issue, p12
+
+    require(secret_service.available(), "dbus-daemon/gnome-keyring-daemon not installed")
+    user = issue(CA, "Yamada Taro")
+    p12_file = tmp_path / "user.p12"
+    p12_file.write_bytes(p12(user, b"pw", extra=(CA.cert,)))
+    with secret_service.running(tmp_path / "home") as ss:
+        env = {**os.environ, **ss.env(), "BYOD_AGENT_LANG": "en"}
+        imp = subprocess.run([sys.executable, "-m", "agent", "cert", "import", str(p12_file),
+                              "--password-stdin"], input="pw\n", capture_output=True, text=True,
+                             cwd=REPO, env=env, timeout=60, check=False)
+        assert imp.returncode == 0, imp.stderr
+        out_dir = tmp_path / "out"
+        out_dir.mkdir()
+        assert _cli("diag", "export", "--yes", "--out", str(out_dir), env=env).returncode == 0
+        [bundle_path] = list(out_dir.iterdir())
+        show = _cli("diag", "show", str(bundle_path), env=env)
+        assert show.returncode == 0, show.stdout + show.stderr
+        assert "verified, signed by" in show.stdout and "Yamada Taro" in show.stdout
+        # A flipped byte in a signed bundle's member: exit 1, naming the file.
+        zf = zipfile.ZipFile(io.BytesIO(bundle_path.read_bytes()))
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as out:
+            for info in zf.infolist():
+                data = zf.read(info)
+                if info.filename == "system.json":
+                    data = data.replace(b"python", b"pythoN")
+                out.writestr(info, data)
+        tampered = tmp_path / "tampered.zip"
+        tampered.write_bytes(buf.getvalue())
+        bad = _cli("diag", "show", str(tampered), env=env)
+        assert bad.returncode == 1 and "system.json" in bad.stdout
+        assert secret_service.plaintext_private_keys(ss.home) == []
