@@ -12,7 +12,7 @@ does not depend on the policy's internal types.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -20,6 +20,8 @@ from typing import Any
 
 from agent import i18n, remediation
 from agent.messages import Message
+from agent.policy.decision import Decision, Outcome
+from agent.policy.evaluate import Evaluation, evaluate
 from agent.posture.model import Report, Status
 
 
@@ -173,3 +175,39 @@ def failed(lang: str, error: str) -> StatusView:
     return StatusView(state=TrayState.ERROR, headline=i18n.text("ui.state.error.headline", lang),
                       tooltip=i18n.text("ui.tooltip.error", lang, error=error[:200]),
                       connect_reason=i18n.text("ui.connect.error", lang), error=error)
+
+
+def decision_info(decision: Decision) -> DecisionInfo:
+    """Adapt the policy's decision to what the screen shows (the one place they meet)."""
+    verdicts: dict[str, CheckVerdict] = {}
+    for c in decision.checks:
+        if c.outcome is Outcome.BLOCK:
+            verdicts[c.id] = CheckVerdict(Effect.BLOCK)
+        elif c.outcome is Outcome.WARN and c.blocks_from is not None:
+            verdicts[c.id] = CheckVerdict(Effect.STAGED, c.blocks_from)
+        elif c.outcome is Outcome.WARN:
+            verdicts[c.id] = CheckVerdict(Effect.WARN)
+        else:  # ok, switched off, or report-only: nothing for the user to act on now
+            verdicts[c.id] = CheckVerdict(Effect.OK)
+    return DecisionInfo(decision.allowed, decision.correlation_id, verdicts,
+                        policy_id=decision.policy_id)
+
+
+class PolicyEvaluator:
+    """The tray's run/decide pair: one evaluation gives both the report and its decision, so
+    the tray shows exactly what ``byod-agent check`` decides (same policy, same correlation ID).
+    A refused policy raises PolicyRefused, which the tray shows as its error state."""
+
+    def __init__(self, evaluate_fn: Callable[[], Evaluation] | None = None) -> None:
+        self._evaluate = evaluate_fn or evaluate
+        self._last: Evaluation | None = None
+
+    def run(self) -> Report:
+        self._last = self._evaluate()
+        return self._last.report
+
+    def decide(self, report: Report) -> DecisionInfo | None:
+        last = self._last
+        if last is None or last.report is not report:
+            return None
+        return decision_info(last.decision)

@@ -13,9 +13,7 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication
 
 from agent import i18n
-from agent.posture.context import default_context
-from agent.posture.engine import run_posture
-from agent.posture.model import Report
+from agent.statusview import PolicyEvaluator
 from ui.tray import TrayController, resolve_language
 
 log = logging.getLogger(__name__)
@@ -61,10 +59,6 @@ def listen(name: str, controller: TrayController) -> QLocalServer:
     return server
 
 
-def default_run() -> Report:
-    return run_posture(default_context())
-
-
 def main(lang: str | None = None, open_status: bool = False) -> int:
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
@@ -74,7 +68,8 @@ def main(lang: str | None = None, open_status: bool = False) -> int:
     if ask_running_instance(name):
         return 0
     state_file = os.environ.get("BYOD_AGENT_UI_STATE_FILE")
-    controller = TrayController(default_run, lang_override=lang,
+    evaluator = PolicyEvaluator()  # the same policy decision as `byod-agent check`
+    controller = TrayController(evaluator.run, decide=evaluator.decide, lang_override=lang,
                                 state_file=Path(state_file) if state_file else None)
     app.setApplicationDisplayName(i18n.text("ui.app_name", resolve_language(
         lang, controller.prefs.language)))

@@ -98,10 +98,15 @@ def test_status_window_shows_real_failures_with_fixes(qtbot, make_controller) ->
         assert enc.fix is not None and "直し方" in enc.fix.text()
         assert not c.window.connect_button.isEnabled()
         assert c.window.connect_reason.isVisible()
-    # evidence on demand
+    # evidence on demand (re-read the rows: Qt may report a network change at start, and the
+    # re-check it triggers rebuilds them)
+    qtbot.wait(300)
+    qtbot.waitUntil(lambda: c.view.state is not TrayState.CHECKING, timeout=15_000)
+    enc = {w.row.check_id: w for w in c.window.row_widgets}["disk_encryption"]
     assert not enc.details.isVisibleTo(c.window)
+    enc.details_button.setFocus()
     qtbot.keyClick(enc.details_button, Qt.Key.Key_Space)  # keyboard works, not only the mouse
-    assert enc.details.isVisibleTo(c.window)
+    qtbot.waitUntil(lambda: enc.details.isVisibleTo(c.window), timeout=2_000)
     assert enc.details.toPlainText().startswith("{")
     # every button has an accessible name
     for b in c.window.findChildren(QPushButton):

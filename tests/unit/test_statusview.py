@@ -86,3 +86,38 @@ def test_checking_keeps_previous_rows_and_failed_shows_the_error() -> None:
     err = failed("ja", "RuntimeError: boom")
     assert err.state is TrayState.ERROR and err.error == "RuntimeError: boom"
     assert "RuntimeError: boom" in err.tooltip
+
+
+def test_policy_decision_is_adapted_for_the_screen() -> None:
+    """A staged check warns with its date, a blocking one blocks, report-only stays quiet."""
+    from datetime import UTC, datetime
+
+    from agent.policy.decision import decide
+    from agent.policy.model import CheckRule, Enforce, Policy
+    from agent.statusview import PolicyEvaluator, decision_info
+
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    policy = Policy("city", 3, now, now, 60, rules={
+        "disk_encryption": CheckRule(Enforce.BLOCK, block_from=datetime(2026, 12, 1, tzinfo=UTC),
+                                     block_from_date=date(2026, 12, 1)),
+        "antivirus": CheckRule(Enforce.BLOCK),
+        "firewall": CheckRule(Enforce.REPORT),
+    })
+    report = _report(("disk_encryption", Status.FAIL), ("antivirus", Status.FAIL),
+                     ("firewall", Status.FAIL))
+    decision = decide(report, policy, now)
+    info = decision_info(decision)
+    assert info.allowed is False and info.correlation_id == decision.correlation_id
+    assert info.verdicts["disk_encryption"] == CheckVerdict(Effect.STAGED, date(2026, 12, 1))
+    assert info.verdicts["antivirus"].effect is Effect.BLOCK
+    assert info.verdicts["firewall"].effect is Effect.OK
+
+    class _Eval:
+        def __init__(self) -> None:
+            self.report, self.decision = report, decision
+
+    ev = PolicyEvaluator(_Eval)  # type: ignore[arg-type]
+    assert ev.decide(report) is None  # nothing evaluated yet
+    got = ev.run()
+    assert got is report and ev.decide(got) == info
+    assert ev.decide(_report(("antivirus", Status.PASS))) is None  # a report it did not make
