@@ -18,12 +18,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent import __version__, exitcodes, i18n
+from agent.fsutil import atomic_write
 from agent.messages import Message, msg
 from agent.policy import signing
 from agent.policy.errors import PolicyRefused
 from agent.policy.loader import read_pair, sig_path, verify_policy
 from agent.policy.schema import parse_policy
-from agent.policy.state import atomic_write
 
 KEY_NAME = "policy-signing.key"
 PUB_NAME = "policy-signing.pub"

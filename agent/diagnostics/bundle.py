@@ -16,7 +16,6 @@ import os
 import platform
 import secrets
 import sys
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import pyrage
 
 from agent import __version__, i18n
 from agent.diagnostics.redact import Redactor
+from agent.fsutil import atomic_write
 from agent.posture.model import Report
 from agent.report import report_to_json
 
@@ -229,14 +229,4 @@ def file_name(preview: Preview, encrypted: bool) -> str:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write all or nothing: a partial bundle never appears under the final name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data)

@@ -19,13 +19,14 @@ from typing import Any
 
 import requests
 
+from agent.fsutil import atomic_write
 from agent.messages import msg
 from agent.policy.errors import FetchFailed, PolicyRefused
 from agent.policy.loader import loaded_policy, remember_refusal, verify_policy
 from agent.policy.model import LoadedPolicy, UpdateSource
 from agent.policy.schema import MAX_POLICY_BYTES
 from agent.policy.signing import MAX_SIG_BYTES, TrustAnchor
-from agent.policy.state import PolicyState, Refusal, atomic_write
+from agent.policy.state import PolicyState, Refusal
 
 META_FILE = "policy-update.json"
 CONNECT_TIMEOUT_S = 5.0
