@@ -115,7 +115,7 @@ def test_enrolled_device_signs_and_the_desk_verifies(tmp_path: Path) -> None:
     """With a certificate in the real keystore, ``diag show`` names the signer and exits 0."""
     from tests.conftest import require
     from tests.integration import secret_service
-    from tests.unit.test_keystore_pki import CA, issue, p12
+    from tests.pki import CA, issue, p12
 
     require(secret_service.available(), "dbus-daemon/gnome-keyring-daemon not installed")
     user = issue(CA, "Yamada Taro")

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from tests.conftest import REPO, require, require_tool
 from tests.integration import secret_service
-from tests.unit.test_keystore_pki import CA, issue, p12
+from tests.pki import CA, issue, p12
 
 pytestmark = pytest.mark.real
 PASSWORD = "市役所-p12"

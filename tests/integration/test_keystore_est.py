@@ -17,7 +17,7 @@ from agent.keystore import KeyState, Keystore, KeystoreError, est, store
 from tests.conftest import REPO, require
 from tests.integration import secret_service
 from tests.integration.est_server import EstState, serving
-from tests.unit.test_keystore_pki import make_ca, server_pair
+from tests.pki import make_ca, server_pair
 
 pytestmark = pytest.mark.real
 CA = make_ca("Example City Enrollment CA")

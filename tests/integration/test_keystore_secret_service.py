@@ -21,7 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from agent.keystore import KeyState, Keystore, KeystoreError, store
 from tests.conftest import require
 from tests.integration import secret_service
-from tests.unit.test_keystore_pki import CA, DAY, NOW, issue, p12
+from tests.pki import CA, DAY, NOW, issue, p12
 
 pytestmark = pytest.mark.real
 PASSWORD = b"p12-pass"

@@ -24,7 +24,7 @@ from agent import tlsclient
 from agent.keystore import KeyState, Keystore, KeystoreError
 from tests.conftest import require, require_tool
 from tests.integration import secret_service
-from tests.unit.test_keystore_pki import DAY, NOW, Pair, issue, make_ca, p12
+from tests.pki import DAY, NOW, Pair, issue, make_ca, p12
 
 pytestmark = pytest.mark.real
 CA = make_ca("Example City Gateway CA")

@@ -19,7 +19,7 @@ from agent import i18n
 from agent.commands import cert as cert_cmd
 from agent.keystore import KeyState, Keystore, KeystoreError, Status, backends, est, files
 from agent.keystore.certs import CertInfo, ExpiryWarning
-from tests.unit.test_keystore_pki import CA, DAY, NOW, issue
+from tests.pki import CA, DAY, NOW, issue
 
 
 def _named(module: str, name: str) -> object:
