@@ -12,17 +12,25 @@ does not depend on the policy's internal types.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
+import requests
+
 from agent import i18n, remediation
+from agent.keystore.errors import KeystoreError
+from agent.keystore.est import renew_if_due
+from agent.keystore.store import Keystore
 from agent.messages import Message
 from agent.policy.decision import Decision, Outcome
 from agent.policy.evaluate import Evaluation, evaluate
 from agent.posture.model import Report, Status
+
+log = logging.getLogger(__name__)
 
 
 class TrayState(StrEnum):
@@ -193,16 +201,34 @@ def decision_info(decision: Decision) -> DecisionInfo:
                         policy_id=decision.policy_id)
 
 
+def renew_certificate_quietly() -> None:
+    """Automatic EST renewal at two thirds of the certificate's lifetime while the agent runs.
+
+    Failures are logged, not raised: an unreachable EST server must not hide the posture; the
+    certificate's own expiry warnings (30/7/1 days) tell the user when it becomes urgent.
+    """
+    try:
+        info = renew_if_due(Keystore.default(), datetime.now(UTC))
+    except (KeystoreError, OSError, requests.RequestException) as exc:
+        log.warning("automatic certificate renewal failed: %s", exc)
+        return
+    if info is not None:
+        log.info("certificate renewed automatically; new expiry %s", info.not_after.isoformat())
+
+
 class PolicyEvaluator:
     """The tray's run/decide pair: one evaluation gives both the report and its decision, so
     the tray shows exactly what ``byod-agent check`` decides (same policy, same correlation ID).
     A refused policy raises PolicyRefused, which the tray shows as its error state."""
 
-    def __init__(self, evaluate_fn: Callable[[], Evaluation] | None = None) -> None:
+    def __init__(self, evaluate_fn: Callable[[], Evaluation] | None = None,
+                 maintenance: Callable[[], None] | None = None) -> None:
         self._evaluate = evaluate_fn or evaluate
+        self._maintenance = maintenance or renew_certificate_quietly
         self._last: Evaluation | None = None
 
     def run(self) -> Report:
+        self._maintenance()  # on the worker thread, before the checks: never on the UI thread
         self._last = self._evaluate()
         return self._last.report
 

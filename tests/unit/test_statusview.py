@@ -116,8 +116,10 @@ def test_policy_decision_is_adapted_for_the_screen() -> None:
         def __init__(self) -> None:
             self.report, self.decision = report, decision
 
-    ev = PolicyEvaluator(_Eval)  # type: ignore[arg-type]
+    renewals: list[int] = []
+    ev = PolicyEvaluator(_Eval, maintenance=lambda: renewals.append(1))  # type: ignore[arg-type]
     assert ev.decide(report) is None  # nothing evaluated yet
     got = ev.run()
+    assert renewals == [1]  # the certificate renewal runs with every evaluation
     assert got is report and ev.decide(got) == info
     assert ev.decide(_report(("antivirus", Status.PASS))) is None  # a report it did not make
