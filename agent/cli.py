@@ -19,6 +19,7 @@ Handler = Callable[[argparse.Namespace], int]
 COMMAND_MODULES: tuple[str, ...] = (
     "agent.commands.check",
     "agent.commands.policy",
+    "agent.commands.connect",
     "agent.commands.diag",
     "agent.commands.cert",
     "agent.commands.tray",

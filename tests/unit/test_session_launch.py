@@ -123,3 +123,20 @@ def test_missing_gateway_and_unknown_mode_are_config_errors() -> None:
         plan(replace(TUNNEL, gateway_host=None), "linux", DEFAULT_CLIENTS["linux"])
     with pytest.raises(SessionConfigError):
         plan(replace(TUNNEL, mode="vnc"), "linux", DEFAULT_CLIENTS["linux"])
+
+
+def test_freerdp_version_parsing_and_client_choice() -> None:
+    from agent.session.clients import find_client, parse_freerdp_version
+    from tests.fakes import FakeRunner, Recorded
+
+    # Recorded on this machine (Debian 12, freerdp2-x11) under Xvfb.
+    assert parse_freerdp_version("This is FreeRDP version 2.11.7 (2.11.7)\n") == 2
+    assert parse_freerdp_version("This is FreeRDP version 3.10.3 (n/a)") == 3
+    assert parse_freerdp_version("garbage") is None
+    v3 = FakeRunner({("xfreerdp3",): Recorded(b"This is FreeRDP version 3.10.3 (n/a)\n")})
+    assert find_client("linux", v3) == ClientInfo("xfreerdp3", "xfreerdp3", "/usr/bin/xfreerdp3")
+    no_display = FakeRunner({("xfreerdp",): Recorded(b"", 1, b"Failed to open display\n")})
+    client = find_client("linux", no_display)
+    assert client is not None and client.flavor == "xfreerdp2"
+    assert find_client("linux", FakeRunner()) is None
+    assert find_client("windows", None) == DEFAULT_CLIENTS["windows"]
