@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from tests.procs import stop
+
 TOOLS = ("clamd", "sigtool", "clamdscan", "faketime")
 EICAR = (rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
 EICAR_MD5 = "44d88612fea8a8f36de82e1278abb02f"
@@ -63,16 +65,6 @@ def _answers(path: Path) -> bool:
         s.sendall(b"zPING\0")
         return s.recv(16).startswith(b"PONG")
     return False
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @contextmanager

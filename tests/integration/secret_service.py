@@ -16,6 +16,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.procs import stop
+
 PASSWORD = b"login-keyring-test-password"
 SERVICE_NAME = "org.freedesktop.secrets"
 
@@ -48,16 +50,6 @@ def _has_owner(env: dict[str, str], name: str) -> bool:
          "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", f"string:{name}"],
         env=env, capture_output=True, text=True, timeout=5, check=False)
     return proc.returncode == 0 and "boolean true" in proc.stdout
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @contextmanager
@@ -96,8 +88,8 @@ def running(home: Path, *, unlock: bool = True) -> Iterator[SecretService]:
         yield service
     finally:
         if keyring is not None:
-            _stop(keyring)
-        _stop(bus)
+            stop(keyring, timeout=5)
+        stop(bus, timeout=5)
         with suppress(OSError):
             socket.unlink()
 
