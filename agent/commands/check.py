@@ -18,7 +18,7 @@ from agent.policy.evaluate import evaluate
 from agent.report import render_table, report_to_json
 
 
-def _refused(args: argparse.Namespace, exc: PolicyRefused, lang: str) -> int:
+def policy_refused(args: argparse.Namespace, exc: PolicyRefused, lang: str) -> int:
     if args.json:
         print(json.dumps({
             "schema": 1, "agent_version": __version__, "compliant": False, "checks": [],
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = evaluate(Path(args.policy) if args.policy else None)
     except PolicyRefused as exc:
-        return _refused(args, exc, lang)
+        return policy_refused(args, exc, lang)
     report, decision, loaded = result.report, result.decision, result.loaded
     if args.json:
         data = report_to_json(report)

@@ -13,14 +13,16 @@ import sys
 from typing import Any
 
 from agent import exitcodes, i18n
-from agent.commands.check import _refused
+from agent.commands import usage_error
+from agent.commands.check import policy_refused
 from agent.keystore.errors import KeystoreError
 from agent.keystore.store import Keystore
 from agent.policy.decision import decision_to_json, render_reason
 from agent.policy.errors import PolicyRefused
 from agent.policy.evaluate import evaluate
 from agent.policy.model import Target
-from agent.posture.context import current_os, default_context
+from agent.posture.context import current_os
+from agent.runner import SubprocessRunner
 from agent.session.clients import find_client
 from agent.session.launch import LaunchPlan, SessionConfigError, plan
 
@@ -29,11 +31,6 @@ def _pick(targets: tuple[Target, ...], wanted: str | None) -> Target | None:
     if wanted is None:
         return targets[0] if len(targets) == 1 else None
     return next((t for t in targets if t.id == wanted), None)
-
-
-def _fail(lang: str, key: str, **params: object) -> int:
-    print(i18n.text(key, lang, **params), file=sys.stderr)
-    return exitcodes.USAGE
 
 
 def _print_plan(p: LaunchPlan, decision: dict[str, Any], as_json: bool, lang: str) -> None:
@@ -55,27 +52,27 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = evaluate()
     except PolicyRefused as exc:
-        return _refused(args, exc, lang)
+        return policy_refused(args, exc, lang)
     policy = result.loaded.policy
     target = _pick(policy.targets, args.target)
     if target is None:
         ids = ", ".join(t.id for t in policy.targets) or "-"
-        return _fail(lang, "session.error.unknown_target", target=args.target or "-", ids=ids)
+        return usage_error(lang, "session.error.unknown_target", target=args.target or "-", ids=ids)
     platform = args.platform or current_os()
     here = platform == current_os()
     if target.mode == "tunnel" and here:
         try:
             Keystore.default().load_identity()
         except KeystoreError as exc:
-            return _fail(lang, "session.error.no_certificate",
+            return usage_error(lang, "session.error.no_certificate",
                          reason=i18n.render(exc.message, lang))
-    client = find_client(platform, default_context().runner if here else None)
+    client = find_client(platform, SubprocessRunner() if here else None)
     if client is None:
-        return _fail(lang, "session.error.no_client")
+        return usage_error(lang, "session.error.no_client")
     try:
         launch = plan(target, platform, client)
     except SessionConfigError as exc:
-        return _fail(lang, "session.error.config", field=exc.field, detail=exc.detail)
+        return usage_error(lang, "session.error.config", field=exc.field, detail=exc.detail)
     decision = result.decision
     if args.dry_run:
         _print_plan(launch, decision_to_json(decision), args.json, lang)
@@ -87,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         return exitcodes.BLOCKED
     if args.dry_run:
         return exitcodes.OK
-    return _fail(lang, "session.error.launch_not_ready")
+    return usage_error(lang, "session.error.launch_not_ready")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

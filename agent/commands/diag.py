@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import exitcodes, i18n, logsetup
+from agent.commands import usage_error
 from agent.diagnostics import bundle as bundle_mod
 from agent.diagnostics import render
 from agent.diagnostics.identity import local_identities
@@ -25,11 +26,6 @@ from agent.posture.engine import run_posture
 from agent.posture.model import Report
 
 _TICKET = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
-
-
-def _err(key: str, lang: str, **params: object) -> int:
-    print(i18n.text(key, lang, **params), file=sys.stderr)
-    return exitcodes.USAGE
 
 
 def _consent(preview: bundle_mod.Preview, lang: str, assume_yes: bool) -> bool:
@@ -71,7 +67,7 @@ def _collect() -> tuple[Report, dict[str, Any], list[str], int]:
 def run_export(args: argparse.Namespace) -> int:
     lang = args.lang or i18n.detect_language()
     if args.ticket and not _TICKET.match(args.ticket):
-        return _err("diag.error.ticket", lang)
+        return usage_error(lang, "diag.error.ticket")
     report, extra, recipients, cap = _collect()
     users, hosts = local_identities()
     redactor = Redactor(user_names=users, host_names=hosts)
@@ -79,23 +75,24 @@ def run_export(args: argparse.Namespace) -> int:
         preview = bundle_mod.prepare(report, redactor, level=args.level, ticket=args.ticket,
                                      log_files=logsetup.log_files(), extra=extra, cap_bytes=cap)
     except bundle_mod.BundleError as exc:
-        return _err("diag.error.build", lang, detail=str(exc))
+        return usage_error(lang, "diag.error.build", detail=str(exc))
     if not _consent(preview, lang, args.yes):
         key = "diag.error.no_consent" if sys.stdin.isatty() or args.yes else "diag.error.need_yes"
-        return _err(key, lang)
+        return usage_error(lang, key)
     data = bundle_mod.build_zip(preview, device_signer())
     if recipients:
         try:
             data = bundle_mod.encrypt_for(data, recipients)
         except bundle_mod.BundleError as exc:
-            return _err("diag.error.build", lang, detail=str(exc))
+            return usage_error(lang, "diag.error.build", detail=str(exc))
     out = Path(args.out) if args.out else Path.cwd()
     name = bundle_mod.file_name(preview, bool(recipients))
     target = out / name if out.is_dir() else out
     try:
         bundle_mod.write_atomic(target, data)
     except OSError as exc:
-        return _err("diag.error.write", lang, path=str(target), detail=exc.strerror or str(exc))
+        return usage_error(lang, "diag.error.write", path=str(target),
+                           detail=exc.strerror or str(exc))
     print(i18n.text("diag.done", lang, bundle_id=preview.bundle_id, path=str(target)))
     return exitcodes.OK
 
@@ -108,17 +105,18 @@ def run_show(args: argparse.Namespace) -> int:
             data = fh.read(MAX_BUNDLE_BYTES + 1)  # the reader refuses anything larger
         key_text = Path(args.key).read_text(encoding="utf-8") if args.key else None
     except OSError as exc:
-        return _err("diag.error.read", lang, path=str(exc.filename), detail=exc.strerror or "")
+        return usage_error(lang, "diag.error.read", path=str(exc.filename),
+                           detail=exc.strerror or "")
     try:
         bundle = open_bundle(data, key_text)
         digest = render.digest(bundle)
     except HostileBundle as exc:
-        return _err("diag.error.hostile", lang, detail=str(exc))
+        return usage_error(lang, "diag.error.hostile", detail=str(exc))
     if args.html:
         try:
             bundle_mod.write_atomic(Path(args.html), render.as_html(digest).encode("utf-8"))
         except OSError as exc:
-            return _err("diag.error.write", lang, path=args.html, detail=exc.strerror or "")
+            return usage_error(lang, "diag.error.write", path=args.html, detail=exc.strerror or "")
     if args.json:
         print(json.dumps(digest, ensure_ascii=False, indent=2))
     else:

@@ -19,7 +19,6 @@ import contextlib
 import logging
 import socket
 import ssl
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -69,6 +68,12 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         log.info("tunnel stream ended: %s", type(exc).__name__)
 
 
+def _require_tunnel_context(context: ssl.SSLContext) -> None:
+    if context.verify_mode is not ssl.CERT_REQUIRED or context.check_hostname:
+        raise ValueError("use a CERT_REQUIRED context with check_hostname=False: the tunnel "
+                         "checks the gateway's name itself because SNI names the office PC")
+
+
 async def connect_gateway(host: str, port: int, sni: str, context: ssl.SSLContext, *,
                           timeout: float, verify_name: str | None = None,
                           ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -77,9 +82,7 @@ async def connect_gateway(host: str, port: int, sni: str, context: ssl.SSLContex
     The chain is verified by OpenSSL (CERT_REQUIRED); the certificate must name ``verify_name``
     (default: the gateway host), while SNI carries ``sni`` (the office PC) for routing.
     """
-    if context.verify_mode is not ssl.CERT_REQUIRED or context.check_hostname:
-        raise ValueError("use a CERT_REQUIRED context with check_hostname=False: the tunnel "
-                         "checks the gateway's name itself because SNI names the office PC")
+    _require_tunnel_context(context)
     loop = asyncio.get_running_loop()
     try:
         infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM),
@@ -127,9 +130,7 @@ class Tunnel:
                  peer_allowed: Callable[[tuple[str, int]], bool] | None = None,
                  max_connections: int = 1, half_close_grace: float = 5.0,
                  verify_name: str | None = None) -> None:
-        if context.verify_mode is not ssl.CERT_REQUIRED or context.check_hostname:
-            raise ValueError("use a CERT_REQUIRED context with check_hostname=False: the tunnel "
-                             "checks the gateway's name itself because SNI names the office PC")
+        _require_tunnel_context(context)
         self.gateway = (gateway_host, gateway_port)
         self.sni = sni
         self.context = context
@@ -224,28 +225,3 @@ class Tunnel:
         for t in list(self._tasks):
             t.cancel()
         self._done.set()
-
-
-class TunnelThread:
-    """Runs a Tunnel on its own event loop thread, for callers without asyncio (CLI, tray)."""
-
-    def __init__(self, tunnel: Tunnel) -> None:
-        self.tunnel = tunnel
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="tunnel",
-                                        daemon=True)
-
-    def start(self) -> int:
-        self._thread.start()
-        return asyncio.run_coroutine_threadsafe(self.tunnel.start(), self._loop).result(10)
-
-    def finished(self) -> bool:
-        return self.tunnel._done.is_set()
-
-    def stop(self) -> TunnelStats:
-        if self._thread.is_alive():
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self.tunnel.close(), self._loop).result(5)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
-        return self.tunnel.stats
