@@ -115,6 +115,14 @@ def nginx_gateway(root: Path, *, server_chain_pem: bytes, server_key_pem: bytes,
     (root / "client-ca.pem").write_bytes(client_ca_pem)
     port = free_port()
     (root / "nginx.conf").write_text(stream_conf(root, port, routes, default_port))
+    with running_nginx(root, port):
+        yield Gateway(port, root)
+
+
+@contextlib.contextmanager
+def running_nginx(root: Path, port: int) -> Iterator[None]:
+    """nginx in the foreground on ``root/nginx.conf``, until the block ends (graceful SIGQUIT)."""
+    require_tool("nginx")
     proc = subprocess.Popen(["nginx", "-c", str(root / "nginx.conf"), "-p", str(root)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -123,9 +131,9 @@ def nginx_gateway(root: Path, *, server_chain_pem: bytes, server_key_pem: bytes,
         except RuntimeError:
             err = proc.stderr.read().decode() if proc.stderr else ""
             pytest.fail(f"nginx did not start: {err}")
-        yield Gateway(port, root)
+        yield
     finally:
-        proc.send_signal(signal.SIGQUIT)
+        proc.send_signal(signal.SIGQUIT)  # graceful stop, as nginx documents
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

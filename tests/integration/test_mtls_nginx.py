@@ -7,11 +7,8 @@ keystore under a real Secret Service, so the key is only ever decrypted in memor
 
 from __future__ import annotations
 
-import signal
 import socket
 import ssl
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,17 +21,12 @@ from agent import tlsclient
 from agent.keystore import KeyState, Keystore, KeystoreError
 from tests.conftest import require, require_tool
 from tests.integration import secret_service
+from tests.integration.gateway import free_port, running_nginx
 from tests.pki import DAY, NOW, Pair, issue, make_ca, p12
 
 pytestmark = pytest.mark.real
 CA = make_ca("Example City Gateway CA")
 FOREIGN_CA = make_ca("Somewhere Else CA")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -81,29 +73,10 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
     (root / "server.key").write_bytes(server.key_pem())  # the test server's key, outside HOME
     (root / "server.key").chmod(0o600)
     (root / "client-ca.pem").write_bytes(CA.cert_pem)
-    port = _free_port()
+    port = free_port()
     (root / "nginx.conf").write_text(_nginx_conf(root, port))
-    proc = subprocess.Popen(["nginx", "-c", str(root / "nginx.conf"), "-p", str(root)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
-                    pytest.fail(f"nginx did not start: {err}")
-                time.sleep(0.05)
+    with running_nginx(root, port):
         yield Nginx(port)
-    finally:
-        proc.send_signal(signal.SIGQUIT)  # graceful stop, as nginx documents
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @pytest.fixture
