@@ -137,12 +137,12 @@ def prepare(report: Report, redactor: Redactor, *, level: str = "standard",
             ticket: str | None = None, log_files: Iterable[Path] = (),
             extra: Mapping[str, Any] | None = None,
             facts: Callable[[], dict[str, Any]] = system_facts,
-            cap_bytes: int = DEFAULT_CAP_BYTES) -> Preview:
+            cap_bytes: int = DEFAULT_CAP_BYTES, bundle_id: str | None = None) -> Preview:
     """Collect and redact. ``extra`` holds policy/decision/certificate metadata when present."""
     if level not in ("strict", "standard"):
         raise BundleError(f"unknown redaction level {level!r}")
     extra = dict(extra or {})
-    bundle_id = new_bundle_id()
+    bundle_id = bundle_id or new_bundle_id()  # kept while the user changes level or ticket
     created = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     posture = redactor.obj(report_to_json(report))
     files: dict[str, bytes] = {}

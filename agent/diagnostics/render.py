@@ -55,8 +55,42 @@ def digest(bundle: Bundle) -> dict[str, Any]:
         "decision": decision,
         "correlation_id": decision.get("correlation_id") if isinstance(decision, dict) else None,
         "checks": checks,
+        "connectivity": connectivity_lines(bundle.json("connectivity.json")),
         "log_excerpts": log_excerpts(bundle),
     }
+
+
+def _step(name: str, step: Any) -> str:
+    if not isinstance(step, dict):
+        return f"{name} ?"
+    parts = [f"{name} {step.get('status', '?')}"]
+    if isinstance(step.get("ms"), int):
+        parts.append(f"{step['ms']} ms")
+    extra = step.get("addresses") or step.get("address") or step.get("detail")
+    if extra:
+        parts.append(f"({', '.join(map(str, extra)) if isinstance(extra, list) else extra})")
+    return " ".join(parts)
+
+
+def connectivity_lines(data: Any) -> list[str]:
+    """One line per target: DNS, TCP and TLS with their results (hostile input tolerated)."""
+    targets = data.get("targets") if isinstance(data, dict) else None
+    if not isinstance(targets, list):
+        return []
+    lines = []
+    for t in targets[:50]:
+        if not isinstance(t, dict):
+            continue
+        tls = t.get("tls")
+        cert = "with" if isinstance(tls, dict) and tls.get("client_certificate") else "without"
+        steps = "; ".join(_step(n, t.get(n)) for n in ("dns", "tcp", "tls"))
+        lines.append(f"{t.get('target')} -> {t.get('endpoint')}: {steps} "
+                     f"[{cert} client certificate]"[:600])
+    return lines
+
+
+def integrity_line(d: dict[str, Any]) -> str:
+    return _signature_line(d)
 
 
 def _signature_line(d: dict[str, Any]) -> str:
@@ -87,6 +121,8 @@ def as_text(d: dict[str, Any]) -> str:
             lines.append(f"          evidence: {json.dumps(c['evidence'], ensure_ascii=False)}")
             if c["remediation"]:
                 lines.append(f"          fix: {c['remediation']}")
+    if d["connectivity"]:
+        lines += ["", "Connectivity:"] + [f"  {x}" for x in d["connectivity"]]
     if d["log_excerpts"]:
         lines += ["", "Log lines around errors:"] + [f"  {x}" for x in d["log_excerpts"]]
     return "\n".join(lines)
@@ -106,6 +142,7 @@ def as_html(d: dict[str, Any]) -> str:
             f"<td><pre>{_e(json.dumps(c['evidence'], ensure_ascii=False, indent=1))}</pre></td>"
             f"<td>{_e(c['remediation'] or '')}</td></tr>")
     logs = "\n".join(_e(x) for x in d["log_excerpts"])
+    conn = "\n".join(_e(x) for x in d["connectivity"])
     return (
         "<!doctype html><html lang='ja'><head><meta charset='utf-8'>"
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
@@ -119,4 +156,5 @@ def as_html(d: dict[str, Any]) -> str:
         f"<p><b>Integrity:</b> {_e(_signature_line(d))}</p>"
         "<table><tr><th>status</th><th>check</th><th>summary</th><th>evidence</th>"
         f"<th>fix</th></tr>{''.join(rows)}</table>"
+        f"<h2>Connectivity</h2><pre>{conn}</pre>"
         f"<h2>Log lines around errors</h2><pre>{logs}</pre></body></html>\n")
