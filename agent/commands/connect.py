@@ -1,18 +1,24 @@
 """``byod-agent connect``: the approved remote session, only while the policy allows it.
 
-Exit codes: 0 the session ran (or, with --dry-run, the plan was printed and the PC is allowed);
-2 configuration (unknown target, refused policy, missing certificate or client, invalid value);
-3 the policy does not allow a session now (the reasons are printed, in ja/en).
+Exit codes: 0 the session ran and ended normally (or, with --dry-run, the plan was printed and the
+PC is allowed); 2 configuration (unknown target, refused policy, missing certificate, client or
+credentials, invalid value); 3 the policy does not allow a session now, or the session was ended
+because the PC fell out of compliance; 4 the session could not be opened or its client failed
+(the failing step is named).
+
+``--events`` prints one JSON object per line on stdout for the tray (docs/session.md); otherwise
+the same events are printed as sentences in the user's language on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from typing import Any
 
-from agent import exitcodes, i18n
+from agent import exitcodes, i18n, logsetup
 from agent.commands import usage_error
 from agent.commands.check import policy_refused
 from agent.keystore.errors import KeystoreError
@@ -24,7 +30,18 @@ from agent.policy.model import Target
 from agent.posture.context import current_os
 from agent.runner import SubprocessRunner
 from agent.session.clients import find_client
-from agent.session.launch import LaunchPlan, SessionConfigError, plan
+from agent.session.launch import LaunchPlan, SessionConfigError, check_username, plan
+from agent.session.runner import Session, SessionRequest, install_stop_signals
+from agent.tlsclient import client_context
+
+NEEDS_PASSWORD = ("xfreerdp2", "xfreerdp3")  # mstsc and Windows App ask for it themselves
+
+
+def _seconds(value: str) -> int:
+    n = int(value)
+    if not 1 <= n <= 86400:
+        raise argparse.ArgumentTypeError("1..86400")
+    return n
 
 
 def _pick(targets: tuple[Target, ...], wanted: str | None) -> Target | None:
@@ -47,8 +64,52 @@ def _print_plan(p: LaunchPlan, decision: dict[str, Any], as_json: bool, lang: st
     print(i18n.text("session.plan.redirections_off", lang, names=off))
 
 
+class EventPrinter:
+    """Adds the ja/en sentence to each event; prints JSON lines or the sentence in ``lang``."""
+
+    def __init__(self, as_json: bool, lang: str) -> None:
+        self.as_json = as_json
+        self.lang = lang
+
+    def message_key(self, event: dict[str, Any]) -> str:
+        kind = event["event"]
+        if kind == "error":
+            return f"session.step.{event['step']}"
+        if kind == "ended":
+            return f"session.ended.{event['reason']}"
+        return f"session.event.{kind}"
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        params = {k: v for k, v in event.items() if isinstance(v, str | int)}
+        key = self.message_key(event)
+        event = {**event, "message": {lang: i18n.text(key, lang, **params) for lang in i18n.LANGS}}
+        if self.as_json:
+            print(json.dumps(event, ensure_ascii=False), flush=True)
+            return
+        print(event["message"][self.lang], file=sys.stderr, flush=True)
+        for reason in event.get("reasons", ()):
+            print(f"  - {reason[self.lang]}", file=sys.stderr, flush=True)
+
+
+def _credentials(args: argparse.Namespace, lang: str) -> tuple[str | None, str | None]:
+    """User name and password for FreeRDP: from --user/--password-stdin, or asked at a terminal.
+
+    The password stays in memory: it reaches the client through its stdin, never argv or disk.
+    """
+    user = args.user
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        if user is None:
+            user = input(i18n.text("session.prompt.user", lang)).strip()
+        password = getpass.getpass(i18n.text("session.prompt.password", lang))
+    return user, password
+
+
 def run(args: argparse.Namespace) -> int:
     lang = args.lang or i18n.detect_language()
+    emit = EventPrinter(args.events, lang)
     try:
         result = evaluate()
     except PolicyRefused as exc:
@@ -60,31 +121,69 @@ def run(args: argparse.Namespace) -> int:
         return usage_error(lang, "session.error.unknown_target", target=args.target or "-", ids=ids)
     platform = args.platform or current_os()
     here = platform == current_os()
+    identity = None
     if target.mode == "tunnel" and here:
         try:
-            Keystore.default().load_identity()
+            identity = Keystore.default().load_identity()
         except KeystoreError as exc:
+            if args.events:
+                emit({"event": "error", "step": "certificate",
+                      "detail": i18n.render(exc.message, "en")})
             return usage_error(lang, "session.error.no_certificate",
-                         reason=i18n.render(exc.message, lang))
+                               reason=i18n.render(exc.message, lang))
     client = find_client(platform, SubprocessRunner() if here else None)
     if client is None:
+        if args.events:
+            emit({"event": "error", "step": "client_missing", "detail": platform})
         return usage_error(lang, "session.error.no_client")
     try:
-        launch = plan(target, platform, client)
+        if args.user is not None:
+            check_username(args.user)
+        launch = plan(target, platform, client, username=args.user)
     except SessionConfigError as exc:
         return usage_error(lang, "session.error.config", field=exc.field, detail=exc.detail)
     decision = result.decision
     if args.dry_run:
         _print_plan(launch, decision_to_json(decision), args.json, lang)
     if not decision.allowed:
-        print(i18n.text("session.blocked", lang, id=decision.correlation_id), file=sys.stderr)
-        for c in decision.reasons:
-            if c.reason is not None:
-                print(f"  - {render_reason(c.reason, lang)}", file=sys.stderr)
+        if args.events:
+            emit({"event": "blocked", "correlation_id": decision.correlation_id,
+                  "reasons": [{k: render_reason(c.reason, k) for k in i18n.LANGS}
+                              for c in decision.reasons if c.reason is not None]})
+        else:
+            print(i18n.text("session.blocked", lang, id=decision.correlation_id),
+                  file=sys.stderr)
+            for c in decision.reasons:
+                if c.reason is not None:
+                    print(f"  - {render_reason(c.reason, lang)}", file=sys.stderr)
         return exitcodes.BLOCKED
     if args.dry_run:
         return exitcodes.OK
-    return usage_error(lang, "session.error.launch_not_ready")
+    if not here:
+        return usage_error(lang, "session.error.platform_plan_only")
+    user, password = (None, None)
+    if client.flavor in NEEDS_PASSWORD:
+        user, password = _credentials(args, lang)
+        if not user or password is None:
+            return usage_error(lang, "session.error.credentials")
+        try:
+            check_username(user)
+        except SessionConfigError as exc:
+            return usage_error(lang, "session.error.config", field=exc.field, detail=exc.detail)
+    context = None
+    if identity is not None and target.gateway_ca_pem:
+        context = client_context(target.gateway_ca_pem, identity)
+        context.check_hostname = False  # the tunnel checks the gateway's name itself (SNI)
+    recheck = policy.recheck_interval_minutes * 60.0
+    if args.recheck_seconds is not None:
+        recheck = min(recheck, float(args.recheck_seconds))  # may only check more often
+    logsetup.set_correlation_id(decision.correlation_id)
+    session = Session(SessionRequest(target, platform, client, decision.correlation_id,
+                                     recheck, float(policy.session_grace_seconds), context,
+                                     user, password),
+                      reevaluate=lambda: evaluate().decision, emit=emit)
+    install_stop_signals(session)
+    return session.run()
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -92,7 +191,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("target", nargs="?", help="target id from the policy (default: the only one)")
     p.add_argument("--dry-run", action="store_true", help="print the launch plan and stop")
     p.add_argument("--json", action="store_true", help="the plan as JSON (with --dry-run)")
+    p.add_argument("--events", action="store_true",
+                   help="session events as JSON lines on stdout (for the tray)")
     p.add_argument("--platform", choices=("windows", "macos", "linux"),
                    help="plan for another OS (what staff there will get)")
+    p.add_argument("--user", help="your office PC user name (FreeRDP on Linux)")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read the office PC password from the first line of stdin")
+    p.add_argument("--recheck-seconds", type=_seconds, metavar="N",
+                   help="re-check posture at least every N seconds during the session "
+                        "(can only shorten the policy's interval)")
     p.add_argument("--lang", choices=i18n.LANGS)
     p.set_defaults(handler=run)

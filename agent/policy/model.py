@@ -76,6 +76,8 @@ class Target:
     gateway_port: int | None = None
     gateway_ca_pem: str | None = None
     rd_gateway: RdGateway | None = None
+    require_nla: bool = True  # False only for servers without CredSSP (xrdp): TLS, not RDP security
+    server_cert_sha256: str | None = None  # pin of the office PC's RDP certificate, "ab:cd:..."
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class Policy:
     targets: tuple[Target, ...] = ()
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
     update: UpdateSource | None = None
+    session_grace_seconds: int = 60  # warning time before a non-compliant session is ended
 
     def rule(self, check_id: str) -> CheckRule:
         """A posture check the policy does not mention is required, fail-closed."""

@@ -333,6 +333,20 @@ def _software(section: _Table) -> tuple[SoftwareRule, ...]:
     return tuple(out)
 
 
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _fingerprint(table: _Table, key: str) -> str | None:
+    """A SHA-256 certificate pin, written with or without colons; kept as FreeRDP prints it."""
+    value = table.opt_text(key, max_len=95)
+    if value is None:
+        return None
+    digits = value.replace(":", "").lower()
+    if not _SHA256_HEX.match(digits):
+        raise _refuse("invalid_value", table.path(key), "not a SHA-256 fingerprint")
+    return ":".join(digits[i:i + 2] for i in range(0, 64, 2))
+
+
 def _targets(root: _Table) -> tuple[Target, ...]:
     out: list[Target] = []
     for t in root.tables("targets", 50):
@@ -364,11 +378,13 @@ def _targets(root: _Table) -> tuple[Target, ...]:
             rd_gateway = RdGateway(usage, creds, bool(same))
         elif mode == "rdgateway":
             rd_gateway = RdGateway(1, 0, True)
+        nla = t.opt_boolean("require_nla")
+        pin = _fingerprint(t, "server_cert_sha256")
         t.done()
         if any(o.id == tid for o in out):
             raise _refuse("invalid_value", t.path("id"), f"duplicate target id {tid}")
         out.append(Target(tid, name_ja, name_en, protocol, mode, host, port, gw_host, gw_port,
-                          ca, rd_gateway))
+                          ca, rd_gateway, require_nla=nla is not False, server_cert_sha256=pin))
     return tuple(out)
 
 
@@ -452,6 +468,12 @@ def parse_policy(data: bytes) -> Policy:
         cap = diag_table.opt_integer("max_bundle_bytes", 64 * 1024, 1 << 30)
         diag_table.done()
         diagnostics = Diagnostics(key, cap or diagnostics.max_bundle_bytes)
+    grace = 60
+    session = root.table("session")
+    if session is not None:
+        value = session.opt_integer("grace_seconds", 0, 600)
+        session.done()
+        grace = 60 if value is None else value
     update = None
     up = root.table("update")
     if up is not None:
@@ -470,4 +492,4 @@ def parse_policy(data: bytes) -> Policy:
         thresholds=thresholds, forbidden_software=extra.get("forbidden_software", ()),
         required_software=extra.get("required_software", ()), clock_skew=extra.get("clock_skew"),
         agent_min_version=extra.get("agent_min_version"), targets=targets,
-        diagnostics=diagnostics, update=update)
+        diagnostics=diagnostics, update=update, session_grace_seconds=grace)

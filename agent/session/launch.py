@@ -48,8 +48,13 @@ _RDP_KEY = re.compile(r"^[a-z ]+:[is]$")
 
 # FreeRDP's defaults already leave drives, printers, smart cards, serial/parallel, USB, camera and
 # microphone unredirected; we only switch off what is on by default and refuse nothing else.
-XFREERDP_LOCKDOWN: tuple[str, ...] = ("-clipboard", "/audio-mode:2", "-auto-reconnect",
-                                      "/sec:nla")
+# Verified against a real xrdp: with these options its channel list has no ``cliprdr``
+# (tests/integration/test_session_e2e.py).
+XFREERDP_LOCKDOWN: tuple[str, ...] = ("-clipboard", "/audio-mode:2", "-auto-reconnect")
+
+# A user name goes into argv as /u:NAME, so it must not be able to look like anything else.
+# sAMAccountName, user@domain (UPN) and DOMAIN\user forms.
+_USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._@\\-]{0,103}$")
 
 
 class SessionConfigError(Exception):
@@ -80,6 +85,12 @@ def check_host(field_name: str, value: str) -> str:
 def check_port(field_name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         raise SessionConfigError(field_name, f"{value!r} is not a port")
+    return value
+
+
+def check_username(value: str) -> str:
+    if not _USERNAME.match(value):
+        raise SessionConfigError("user", "letters, digits and . _ @ \\ - only")
     return value
 
 
@@ -159,11 +170,21 @@ def _rdp_properties(target: Target, connect_to: str, tunnel: bool) -> dict[str, 
 
 
 def _xfreerdp_argv(target: Target, client: ClientInfo, connect_to: str,
-                   tunnel: bool) -> tuple[str, ...]:
+                   username: str | None) -> tuple[str, ...]:
     v3 = client.flavor == "xfreerdp3"
-    argv = [client.program, f"/v:{connect_to}", *XFREERDP_LOCKDOWN]
-    if tunnel:  # the office PC's certificate must still name the office PC, not 127.0.0.1
-        argv.append(f"/cert:name:{target.host}" if v3 else f"/cert-name:{target.host}")
+    argv = [client.program, f"/v:{connect_to}", *XFREERDP_LOCKDOWN,
+            "/sec:nla" if target.require_nla else "/sec:tls"]
+    # Server authentication (FreeRDP 2.11 and 3 share this syntax): ``deny`` aborts instead of
+    # asking the user to accept an unknown certificate; the office PC's certificate must name
+    # the office PC even when we reach it through 127.0.0.1; a policy pin replaces the
+    # system-store check for office PCs with self-issued certificates.
+    cert = f"/cert:deny,name:{target.host}"
+    if target.server_cert_sha256:
+        cert += f",fingerprint:sha256:{target.server_cert_sha256}"
+    argv.append(cert)
+    if username is not None:
+        # The password never goes into argv: the agent writes it to the client's stdin.
+        argv += [f"/u:{check_username(username)}", "/from-stdin:force"]
     if target.mode == "rdgateway":
         gw = _gateway(target)
         argv += [f"/gateway:g:{gw}"] if v3 else [f"/g:{gw}", "/gt:http"]
@@ -173,7 +194,7 @@ def _xfreerdp_argv(target: Target, client: ClientInfo, connect_to: str,
 
 
 def plan(target: Target, platform: str, client: ClientInfo, *,
-         local_port: int | None = None) -> LaunchPlan:
+         local_port: int | None = None, username: str | None = None) -> LaunchPlan:
     if target.protocol != "rdp":
         raise SessionConfigError("protocol", f"{target.protocol!r} is not supported")
     host = check_host("host", target.host)
@@ -191,7 +212,7 @@ def plan(target: Target, platform: str, client: ClientInfo, *,
     is_tunnel = tunnel_info is not None
     if client.flavor in ("xfreerdp2", "xfreerdp3"):
         return LaunchPlan(target.id, target.mode, platform, client, connect_to,
-                          _xfreerdp_argv(target, client, connect_to, is_tunnel), None,
+                          _xfreerdp_argv(target, client, connect_to, username), None,
                           tunnel_info)
     props = _rdp_properties(target, connect_to, is_tunnel)
     rdp_file_text(props)  # validate now: a bad value fails the plan, not the launch

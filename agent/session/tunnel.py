@@ -33,7 +33,7 @@ class TunnelError(Exception):
 
     def __init__(self, step: str, detail: str) -> None:
         super().__init__(f"{step}: {detail}")
-        self.step = step  # resolve | tcp | tls | gateway_refused
+        self.step = step  # resolve | tcp | tls | gateway_refused | office_unreachable
         self.detail = detail
 
 
@@ -122,6 +122,35 @@ async def connect_gateway(host: str, port: int, sni: str, context: ssl.SSLContex
     raise TunnelError("tcp", f"{host}:{port} unreachable: {last}")
 
 
+async def preflight(host: str, port: int, sni: str, context: ssl.SSLContext, *,
+                    timeout: float, verify_name: str | None = None,
+                    listen: float = 1.0) -> None:
+    """Walk the whole path once before the RDP client starts, so a failure names its step.
+
+    An RDP server never speaks first, so after the handshake a healthy path stays quiet. Under
+    TLS 1.3 a gateway that refuses our certificate says so in its first records (an alert), and
+    nginx closes at once when it cannot reach the office PC behind it.
+    """
+    reader, writer = await connect_gateway(host, port, sni, context, timeout=timeout,
+                                           verify_name=verify_name)
+    try:
+        data = await asyncio.wait_for(reader.read(1), listen)
+    except TimeoutError:
+        return  # quiet: the gateway holds a connection to the office PC open for us
+    except ssl.SSLError as exc:
+        step = "gateway_refused" if "CERTIFICATE" in (exc.reason or "").upper() else "tls"
+        raise TunnelError(step, f"gateway alert: {exc.reason}") from exc
+    except (ConnectionError, OSError) as exc:
+        raise TunnelError("office_unreachable", f"gateway dropped the connection: {exc}") from exc
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError):
+            await writer.wait_closed()
+    if not data:
+        raise TunnelError("office_unreachable",
+                          "the gateway accepted us and closed: the office PC did not answer it")
+
+
 class Tunnel:
     """Serve one client connection through the gateway. Use ``start()`` then ``wait()``."""
 
@@ -193,21 +222,24 @@ class Tunnel:
                 _pump(c_reader, g_writer, up, half_close=False, errors=self.stats.errors))
             down_task = asyncio.create_task(
                 _pump(g_reader, c_writer, down, half_close=True, errors=self.stats.errors))
-            _done, pending = await asyncio.wait({up_task, down_task},
-                                               return_when=asyncio.FIRST_COMPLETED)
-            # One direction ended: give the other a grace period to finish what is in flight
-            # (the half-close), then close both sides so no connection lingers.
-            if pending:
-                _, pending = await asyncio.wait(pending, timeout=self.half_close_grace)
-            for t in pending:
-                t.cancel()
+            pending: set[asyncio.Task[None]] = {up_task, down_task}
+            try:
+                _done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                # One direction ended: give the other a grace period to finish what is in
+                # flight (the half-close), then close both sides so no connection lingers.
+                if pending:
+                    _, pending = await asyncio.wait(pending, timeout=self.half_close_grace)
+            finally:  # also on close(): no pump outlives the tunnel
+                for t in pending:
+                    t.cancel()
+                for w in (g_writer, c_writer):
+                    w.close()
             if down_here == 0 and len(self.stats.errors) == errors_before:
                 # nginx answers a refused or missing certificate (and an unreachable office PC)
                 # by closing the connection before the first byte: say so, it is the user's clue.
                 self.stats.errors.append("gateway_closed: the gateway closed the connection "
                                          "without answering")
             for w in (g_writer, c_writer):
-                w.close()
                 with contextlib.suppress(OSError, ssl.SSLError):
                     await w.wait_closed()
         finally:
