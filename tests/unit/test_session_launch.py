@@ -51,7 +51,40 @@ def test_tunnel_connects_to_loopback_with_sni_of_the_office_pc() -> None:
     assert p.connect_to == "127.0.0.1:50123"
     assert p.tunnel is not None and p.tunnel["sni"] == TUNNEL.host
     assert p.tunnel["gateway"] == "gw.city.example:443"
-    assert f"/cert-name:{TUNNEL.host}" in p.argv  # the office PC's certificate still checked
+    # the office PC's certificate is still checked, by name, and a failure aborts (no prompt)
+    assert f"/cert:deny,name:{TUNNEL.host}" in p.argv
+
+
+PIN = ":".join(["ab"] * 32)
+
+
+def test_pin_nla_and_user_name_reach_freerdp_only_as_validated_options() -> None:
+    p = plan(replace(TUNNEL, require_nla=False, server_cert_sha256=PIN), "linux",
+             DEFAULT_CLIENTS["linux"], local_port=1, username="CITY\\yamada.t")
+    assert f"/cert:deny,name:{TUNNEL.host},fingerprint:sha256:{PIN}" in p.argv
+    assert "/sec:tls" in p.argv and "/sec:nla" not in p.argv and "/sec:rdp" not in p.argv
+    assert "/u:CITY\\yamada.t" in p.argv and "/from-stdin:force" in p.argv
+    assert not any(a.startswith("/p:") for a in p.argv)  # the password goes through stdin
+    for evil in ("-yamada", "/p:x", "a b", "a,b", "a\nb", "", "山田", "a" * 105):
+        with pytest.raises(SessionConfigError):
+            plan(TUNNEL, "linux", DEFAULT_CLIENTS["linux"], username=evil)
+
+
+def test_policy_pins_are_normalized_and_validated() -> None:
+    from agent.policy.errors import PolicyRefused
+    from agent.policy.schema import parse_policy
+    from tests.unit.test_policy_support import policy_text
+
+    def parsed(extra: str) -> Target:
+        text = policy_text(1).replace('port = 3389\n', 'port = 3389\n' + extra, 1)
+        return parse_policy(text.encode()).targets[0]
+
+    t = parsed(f'server_cert_sha256 = "{"AB" * 32}"\nrequire_nla = false\n')
+    assert t.server_cert_sha256 == PIN and t.require_nla is False
+    assert parsed("").require_nla is True and parsed("").server_cert_sha256 is None
+    for bad in ('"ab"', '"' + "zz" * 32 + '"', '"ab:cd,deny"', "1"):
+        with pytest.raises(PolicyRefused):
+            parsed(f"server_cert_sha256 = {bad}\n")
 
 
 def test_freerdp3_syntax() -> None:
