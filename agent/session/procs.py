@@ -44,6 +44,7 @@ def terminate_tree(pid: int, *, timeout: float = 5.0) -> int:
         with contextlib.suppress(psutil.Error):
             p.terminate()
     _gone, alive = psutil.wait_procs(procs, timeout=timeout)
+    alive = [p for p in alive if not _zombie(p)]  # dead, waiting for a parent that is not us
     for p in alive:
         with contextlib.suppress(psutil.Error):
             p.kill()
@@ -51,6 +52,13 @@ def terminate_tree(pid: int, *, timeout: float = 5.0) -> int:
     if alive:
         log.warning("killed %d client process(es) that ignored the request to stop", len(alive))
     return len(alive)
+
+
+def _zombie(p: psutil.Process) -> bool:
+    try:
+        return p.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
 
 
 def is_in_tree(pid: int, root_pid: int) -> bool:
