@@ -28,6 +28,7 @@ from agent.keystore.store import Keystore
 from agent.messages import Message
 from agent.policy.decision import Decision, Outcome
 from agent.policy.evaluate import Evaluation, evaluate
+from agent.policy.model import Policy
 from agent.posture.model import Report, Status
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,18 @@ class CheckVerdict:
 
 
 @dataclass(frozen=True)
+class TargetInfo:
+    """An approved target from the signed policy, as the menu names it."""
+
+    id: str
+    name_ja: str
+    name_en: str
+
+    def name(self, lang: str) -> str:
+        return self.name_ja if lang == "ja" else self.name_en
+
+
+@dataclass(frozen=True)
 class DecisionInfo:
     """The part of the policy decision the screen shows (filled by agent/policy when it lands)."""
 
@@ -65,6 +78,8 @@ class DecisionInfo:
     verdicts: Mapping[str, CheckVerdict] = field(default_factory=dict)
     reason: Message | None = None  # why not allowed, in the policy's words
     policy_id: str | None = None
+    targets: tuple[TargetInfo, ...] = ()
+    recheck_minutes: int | None = None  # the policy's re-check interval
 
 
 # Shape marks next to the colour, so states are told apart without colour (accessibility).
@@ -91,16 +106,28 @@ class CheckRow:
 
 
 @dataclass(frozen=True)
+class TargetChoice:
+    """One Connect entry: enabled only when the decision allows, else with the reason."""
+
+    id: str
+    name: str
+    enabled: bool
+    why_not: str  # empty when enabled
+
+
+@dataclass(frozen=True)
 class StatusView:
     state: TrayState
     headline: str
     tooltip: str
     rows: tuple[CheckRow, ...] = ()
-    connect_allowed: bool = False
+    connect_allowed: bool = False  # the decision allows a session (targets say where to)
     connect_reason: str = ""  # why Connect is off; empty when allowed
     correlation_id: str | None = None
     generated_at: str | None = None
     error: str | None = None
+    targets: tuple[TargetChoice, ...] = ()
+    recheck_minutes: int | None = None
 
 
 def default_decision(report: Report) -> DecisionInfo:
@@ -161,21 +188,31 @@ def build(report: Report, lang: str, decision: DecisionInfo | None = None) -> St
     return StatusView(state=state, headline=headline, tooltip=tooltip, rows=rows,
                       connect_allowed=decision.allowed, connect_reason=reason,
                       correlation_id=decision.correlation_id or None,
-                      generated_at=report.generated_at)
+                      generated_at=report.generated_at,
+                      targets=target_choices(decision.targets, lang, decision.allowed, reason),
+                      recheck_minutes=decision.recheck_minutes)
+
+
+def target_choices(targets: tuple[TargetInfo, ...], lang: str, allowed: bool,
+                   why_not: str) -> tuple[TargetChoice, ...]:
+    return tuple(TargetChoice(t.id, t.name(lang), allowed, "" if allowed else why_not)
+                 for t in targets)
 
 
 def checking(lang: str, previous: StatusView | None = None) -> StatusView:
     """While a run is in progress: keep the previous rows visible, say that we are checking."""
     text = i18n.text("ui.state.checking.headline", lang)
     tooltip = i18n.text("ui.tooltip.checking", lang)
+    why_not = i18n.text("ui.connect.checking", lang)
     if previous is None:
         return StatusView(state=TrayState.CHECKING, headline=text, tooltip=tooltip,
-                          connect_reason=i18n.text("ui.connect.checking", lang))
+                          connect_reason=why_not)
+    targets = tuple(TargetChoice(t.id, t.name, False, why_not) for t in previous.targets)
     return StatusView(state=TrayState.CHECKING, headline=text, tooltip=tooltip,
-                      rows=previous.rows, connect_allowed=False,
-                      connect_reason=i18n.text("ui.connect.checking", lang),
+                      rows=previous.rows, connect_allowed=False, connect_reason=why_not,
                       correlation_id=previous.correlation_id,
-                      generated_at=previous.generated_at)
+                      generated_at=previous.generated_at, targets=targets,
+                      recheck_minutes=previous.recheck_minutes)
 
 
 def failed(lang: str, error: str) -> StatusView:
@@ -185,7 +222,7 @@ def failed(lang: str, error: str) -> StatusView:
                       connect_reason=i18n.text("ui.connect.error", lang), error=error)
 
 
-def decision_info(decision: Decision) -> DecisionInfo:
+def decision_info(decision: Decision, policy: Policy | None = None) -> DecisionInfo:
     """Adapt the policy's decision to what the screen shows (the one place they meet)."""
     verdicts: dict[str, CheckVerdict] = {}
     for c in decision.checks:
@@ -197,8 +234,11 @@ def decision_info(decision: Decision) -> DecisionInfo:
             verdicts[c.id] = CheckVerdict(Effect.WARN)
         else:  # ok, switched off, or report-only: nothing for the user to act on now
             verdicts[c.id] = CheckVerdict(Effect.OK)
+    targets = tuple(TargetInfo(t.id, t.name_ja, t.name_en) for t in policy.targets) \
+        if policy is not None else ()
     return DecisionInfo(decision.allowed, decision.correlation_id, verdicts,
-                        policy_id=decision.policy_id)
+                        policy_id=decision.policy_id, targets=targets,
+                        recheck_minutes=policy.recheck_interval_minutes if policy else None)
 
 
 def renew_certificate_quietly() -> None:
@@ -236,4 +276,5 @@ class PolicyEvaluator:
         last = self._last
         if last is None or last.report is not report:
             return None
-        return decision_info(last.decision)
+        loaded = getattr(last, "loaded", None)  # test doubles may carry no policy
+        return decision_info(last.decision, loaded.policy if loaded is not None else None)

@@ -13,6 +13,7 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication
 
 from agent import i18n
+from agent.diagnostics.mapping import purge_expired
 from agent.statusview import PolicyEvaluator
 from ui.tray import TrayController, resolve_language
 
@@ -74,9 +75,12 @@ def main(lang: str | None = None, open_status: bool = False) -> int:
     app.setApplicationDisplayName(i18n.text("ui.app_name", resolve_language(
         lang, controller.prefs.language)))
     server = listen(name, controller)
+    purge_expired()  # pseudonym mappings past their retention go, even if no bundle is exported
     controller.start()
     if open_status:
         controller.show_status()
     code = app.exec()
+    controller.stop()
+    controller.session.shutdown()  # Quit ends a running session cleanly (no orphaned tunnel)
     server.close()
     return int(code)

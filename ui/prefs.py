@@ -1,4 +1,5 @@
-"""The tray's own preferences (language override), in one small JSON file per user.
+"""The tray's own preferences (language override, which certificate-expiry notices were shown),
+in one small JSON file per user.
 
 Start at login is not stored here: the OS entry itself (Run key, LaunchAgent, .desktop) is the
 truth, read back through agent.autostart.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -20,6 +21,8 @@ from agent.paths import APP_AUTHOR, APP_NAME
 @dataclass
 class Prefs:
     language: str = "auto"  # "auto" follows the OS; else one of agent.i18n.LANGS
+    # certificate-expiry threshold ("30", "7", "1", "0") -> ISO date it was last notified
+    cert_notified: dict[str, str] = field(default_factory=dict)
 
 
 def default_path() -> Path:
@@ -30,9 +33,13 @@ def load(path: Path) -> Prefs:
     """A missing or damaged file gives the defaults: preferences are never worth a crash."""
     with contextlib.suppress(OSError, ValueError):
         data = json.loads(path.read_text(encoding="utf-8"))
-        lang = data.get("language") if isinstance(data, dict) else None
-        if lang == "auto" or lang in LANGS:
-            return Prefs(language=str(lang))
+        if not isinstance(data, dict):
+            return Prefs()
+        lang = data.get("language")
+        sent = data.get("cert_notified")
+        notified = {str(k): str(v) for k, v in sent.items()} if isinstance(sent, dict) else {}
+        return Prefs(language=str(lang) if lang == "auto" or lang in LANGS else "auto",
+                     cert_notified=notified)
     return Prefs()
 
 

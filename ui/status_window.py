@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -109,7 +110,8 @@ class CheckRowWidget(QFrame):
 
 class StatusWindow(QWidget):
     recheck_requested = Signal()
-    connect_requested = Signal()
+    connect_requested = Signal(str)  # target id
+    disconnect_requested = Signal()
 
     def __init__(self, lang: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -146,11 +148,17 @@ class StatusWindow(QWidget):
         outer.addWidget(self.scroll_area, 1)
         self.connect_reason = _wrap("")
         outer.addWidget(self.connect_reason)
+        self.session_line = _wrap("")
+        self.session_line.setObjectName("session-line")
+        self.session_line.hide()
+        outer.addWidget(self.session_line)
         bar = QHBoxLayout()
         self.recheck_button = QPushButton()
         self.recheck_button.clicked.connect(self.recheck_requested)
         self.connect_button = QPushButton()
-        self.connect_button.clicked.connect(self.connect_requested)
+        self.connect_button.clicked.connect(self._on_connect_clicked)
+        self.connect_menu = QMenu(self)
+        self.session_text: str | None = None
         self.close_button = QPushButton()
         self.close_button.clicked.connect(self.close)
         for b in (self.recheck_button, self.connect_button):
@@ -161,7 +169,6 @@ class StatusWindow(QWidget):
         QShortcut(QKeySequence(QKeySequence.StandardKey.Refresh), self, self.recheck_requested.emit)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.close)
         self.row_widgets: list[CheckRowWidget] = []
-        self.connect_available = False
         self._retranslate()
 
     def set_lang(self, lang: str) -> None:
@@ -185,12 +192,57 @@ class StatusWindow(QWidget):
             self.banner.setText(_esc(i18n.text("ui.status.no_tray", t)))
             self.banner.show()
         if self.view is not None:
-            self.show_view(self.view, self.connect_available)
+            self.show_view(self.view)
 
-    def show_view(self, view: StatusView, connect_available: bool = False) -> None:
-        """Paint a view; Connect is on only when the decision allows and the feature exists."""
+    def set_session(self, line: str | None) -> None:
+        """A running session turns Connect into Disconnect and says so in a line."""
+        self.session_text = line
+        self.session_line.setText(_esc(line or ""))
+        self.session_line.setVisible(line is not None)
+        if self.view is not None:
+            self._paint_connect(self.view)
+
+    def _on_connect_clicked(self) -> None:
+        if self.session_text is not None:
+            self.disconnect_requested.emit()
+            return
+        enabled = [x for x in (self.view.targets if self.view else ()) if x.enabled]
+        if len(enabled) == 1:
+            self.connect_requested.emit(enabled[0].id)
+        elif enabled:  # several approved targets: the user picks one
+            self.connect_menu.popup(self.connect_button.mapToGlobal(
+                self.connect_button.rect().bottomLeft()))
+
+    def _paint_connect(self, view: StatusView) -> None:
+        t = self.lang
+        self.connect_menu.clear()
+        for target in view.targets:
+            action = self.connect_menu.addAction(target.name)
+            action.setObjectName(f"connect:{target.id}")
+            action.setEnabled(target.enabled)
+            action.triggered.connect(lambda _c=False, tid=target.id:
+                                     self.connect_requested.emit(tid))
+        if self.session_text is not None:
+            self.connect_button.setText(i18n.text("ui.status.disconnect", t))
+            self.connect_button.setEnabled(True)
+            self.connect_reason.hide()
+        else:
+            enabled = [x for x in view.targets if x.enabled]
+            label = (i18n.text("ui.status.connect_to", t, target=enabled[0].name)
+                     if len(enabled) == 1 else i18n.text("ui.status.connect", t))
+            self.connect_button.setText(label)
+            allowed = view.connect_allowed and bool(enabled)
+            self.connect_button.setEnabled(allowed)
+            reason = "" if allowed else (view.connect_reason or
+                                         i18n.text("ui.connect.no_targets", t))
+            self.connect_reason.setText(_esc(reason))
+            self.connect_reason.setVisible(bool(reason))
+            self.connect_button.setToolTip(reason)
+        self.connect_button.setAccessibleName(self.connect_button.text())
+
+    def show_view(self, view: StatusView) -> None:
+        """Paint a view; Connect is on only when the decision allows it."""
         self.view = view
-        self.connect_available = connect_available
         t = self.lang
         self.state_icon.setPixmap(icon(view.state).pixmap(QSize(56, 56)))
         self.state_icon.setAccessibleName(i18n.text(f"ui.state.{view.state.value}", t))
@@ -213,13 +265,7 @@ class StatusWindow(QWidget):
         for w in self.row_widgets:
             self.rows_layout.addWidget(w)
         self.rows_layout.addStretch(1)
-        allowed = view.connect_allowed and connect_available
-        self.connect_button.setEnabled(allowed)
-        reason = view.connect_reason or ("" if connect_available
-                                         else i18n.text("ui.connect.unavailable", t))
-        self.connect_reason.setText(_esc(reason))
-        self.connect_reason.setVisible(bool(reason) and not allowed)
-        self.connect_button.setToolTip(reason)
+        self._paint_connect(view)
         self.recheck_button.setEnabled(view.state.value != "checking")
 
 

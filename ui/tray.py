@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -15,25 +16,30 @@ from PySide6.QtGui import QAction
 from PySide6.QtNetwork import QNetworkInformation
 from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
-from agent import i18n
+from agent import i18n, notify, tray_recheck
 from agent.autostart import Autostart
+from agent.keystore import Keystore, Status
 from agent.posture.context import current_os
 from agent.posture.model import Report
 from agent.statusview import DecisionInfo, StatusView, TrayState, build, checking, failed
+from agent.tray_session import Kind, Phase, SessionEvent
 from ui import prefs as prefs_mod
 from ui import worker
+from ui.cert_dialog import CertDialog
 from ui.dialogs import AboutDialog, SettingsDialog
 from ui.icons import icon
+from ui.session import SessionProcess
 from ui.status_window import StatusWindow
+from ui.wake import WakeWatcher
 
 log = logging.getLogger(__name__)
 
 RunFn = Callable[[], Report]
 DecideFn = Callable[[Report], DecisionInfo | None]
 
-_NOTIFY_ICON = {TrayState.BLOCKED: QSystemTrayIcon.MessageIcon.Critical,
-                TrayState.ERROR: QSystemTrayIcon.MessageIcon.Critical,
-                TrayState.WARNING: QSystemTrayIcon.MessageIcon.Warning}
+_NOTIFY_ICON = {notify.Level.CRITICAL: QSystemTrayIcon.MessageIcon.Critical,
+                notify.Level.WARNING: QSystemTrayIcon.MessageIcon.Warning,
+                notify.Level.INFO: QSystemTrayIcon.MessageIcon.Information}
 
 
 def resolve_language(override: str | None, pref: str) -> str:
@@ -46,12 +52,16 @@ def resolve_language(override: str | None, pref: str) -> str:
 
 class TrayController(QObject):
     view_changed = Signal(object)  # StatusView, after it is painted
+    notified = Signal(object)  # agent.notify.Notice, as shown
 
     def __init__(self, run: RunFn, *, decide: DecideFn | None = None,
                  lang_override: str | None = None, prefs_path: Path | None = None,
                  autostart: Autostart | None = None, recheck_ms: int = 15 * 60 * 1000,
                  tray_retries: int = 10, tray_retry_ms: int = 1000,
-                 state_file: Path | None = None, autostart_argv: list[str] | None = None) -> None:
+                 state_file: Path | None = None, autostart_argv: list[str] | None = None,
+                 session: SessionProcess | None = None, wake: WakeWatcher | None = None,
+                 cert_store: Callable[[], Keystore] | None = None,
+                 today: Callable[[], date] = date.today) -> None:
         super().__init__()
         self._run = run
         self._decide = decide or (lambda _report: None)
@@ -90,6 +100,19 @@ class TrayController(QObject):
         self._soon.timeout.connect(self.recheck)
         self._last_result = 0.0  # monotonic time of the last finished run
         self.actions: dict[str, QAction] = {}
+        self.notices: list[notify.Notice] = []
+        self._stopped = False
+        self._cert_store = cert_store or Keystore.default
+        self._today = today
+        self._cert_job: object | None = None
+        self.session = session or SessionProcess(parent=self)
+        self.session.event_received.connect(self._on_session_event)
+        self.session.finished.connect(self._on_session_finished)
+        self.session.phase_changed.connect(self._on_session_phase)
+        self.window.connect_requested.connect(self.connect_to)
+        self.window.disconnect_requested.connect(self.end_session)
+        self.wake = wake or WakeWatcher(parent=self)
+        self.wake.woke.connect(self._on_wake)
         self._build_menu()
 
     # -- start-up ---------------------------------------------------------------------------
@@ -97,7 +120,20 @@ class TrayController(QObject):
         self._try_show_tray()
         self.timer.start()
         self._watch_network()
+        self.wake.start(int(self.window.winId()) if sys.platform == "win32" else None)
         self.recheck()
+
+    def stop(self) -> None:
+        """Timers and watchers off, a running session ended (Quit, tests)."""
+        self._stopped = True
+        for t in (self.timer, self._soon, self._tray_retry, self._geometry_poll):
+            t.stop()
+        self.wake.stop()
+        self.session.stop()
+
+    def _on_wake(self, reason: str) -> None:
+        log.info("re-checking after %s", reason)
+        self._soon.start()  # debounced: resume, unlock and a clock gap often come together
 
     def _watch_network(self) -> None:
         """Re-check after a network change where the platform reports one (Qt's backend)."""
@@ -148,21 +184,42 @@ class TrayController(QObject):
         add("status", self._status_text())
         add("open_status", i18n.text("ui.menu.open_status", t), self.show_status)
         self.menu.addSeparator()
-        # Targets come from the signed policy and sessions from agent/session; neither is here
-        # yet, so Connect says why it is off instead of disappearing.
-        add("connect", i18n.text("ui.menu.connect", t),
-            why_not=i18n.text("ui.connect.unavailable", t))
+        self._add_connect_items(add)
         add("recheck", i18n.text("ui.menu.recheck", t), self.recheck)
         self.menu.addSeparator()
-        add("certificate", i18n.text("ui.menu.certificate", t),
-            why_not=i18n.text("ui.feature.certificate_missing", t))
-        add("export", i18n.text("ui.menu.export", t),
-            why_not=i18n.text("ui.feature.export_missing", t))
+        add("certificate", i18n.text("ui.menu.certificate", t), self.open_certificate)
+        add("export", i18n.text("ui.menu.export", t), self.open_export)
         add("settings", i18n.text("ui.menu.settings", t), self.open_settings)
         add("about", i18n.text("ui.menu.about", t), self.open_about)
         self.menu.addSeparator()
         add("quit", i18n.text("ui.menu.quit", t), QApplication.quit)
         self.actions["recheck"].setEnabled(not self.running)
+
+    def _add_connect_items(self, add: Callable[..., QAction]) -> None:
+        """One entry per approved target; "Disconnect" while a session runs."""
+        t = self.lang
+        tracker = self.session.tracker
+        if self.session.active and tracker is not None:
+            name = self._target_name(tracker.target_id)
+            if tracker.phase is Phase.STOPPING:
+                add("disconnect", i18n.text("ui.menu.disconnecting", t, target=name))
+            else:
+                add("disconnect", i18n.text("ui.menu.disconnect", t, target=name),
+                    self.end_session)
+            return
+        if not self.view.targets:
+            add("connect", i18n.text("ui.menu.connect", t),
+                why_not=self.view.connect_reason or i18n.text("ui.connect.no_targets", t))
+            return
+        for target in self.view.targets:
+            label = i18n.text("ui.menu.connect_to", t, target=target.name)
+            add(f"connect:{target.id}", label,
+                (lambda _checked=False, tid=target.id: self.connect_to(tid))
+                if target.enabled else None,
+                why_not=target.why_not or None)
+
+    def _target_name(self, target_id: str) -> str:
+        return next((x.name for x in self.view.targets if x.id == target_id), target_id)
 
     def _status_text(self) -> str:
         state = i18n.text(f"ui.state.{self.view.state.value}", self.lang)
@@ -204,20 +261,99 @@ class TrayController(QObject):
         self.last_final = view.state
         self.running = False
         self._last_result = time.monotonic()
+        if view.recheck_minutes is not None:  # the signed policy's interval
+            ms = tray_recheck.interval_ms(view.recheck_minutes)
+            if ms != self.timer.interval():
+                self.timer.start(ms)
         self._apply(view)
-        if view.state != previous and (previous is not None or view.state in _NOTIFY_ICON):
-            self.tray.showMessage(
-                i18n.text("ui.notify.title", self.lang),
-                i18n.text("ui.notify.changed", self.lang,
-                          state=i18n.text(f"ui.state.{view.state.value}", self.lang)),
-                _NOTIFY_ICON.get(view.state, QSystemTrayIcon.MessageIcon.Information), 8000)
+        notice = notify.state_change(previous, view.state, self.lang)
+        if notice is not None:
+            self.show_notice(notice)
+        self._check_certificate()
+
+    def show_notice(self, notice: notify.Notice) -> None:
+        self.notices.append(notice)
+        log.info("notification %s", notice.key)
+        if self.tray.isVisible():
+            self.tray.showMessage(notice.title, notice.body, _NOTIFY_ICON[notice.level], 8000)
+        self.notified.emit(notice)
+
+    # -- certificate expiry -----------------------------------------------------------------
+    def _check_certificate(self) -> None:
+        """The keyring may be slow or prompt: ask it on the pool, never here."""
+        if self._cert_job is not None:
+            return
+        store = self._cert_store
+        self._cert_job = worker.start(lambda: store().status(), self._on_cert_status,
+                                      lambda err: log.warning("certificate status: %s", err),
+                                      self._cert_done)
+
+    def _cert_done(self) -> None:
+        self._cert_job = None
+
+    def _on_cert_status(self, status: object) -> None:
+        if not isinstance(status, Status):
+            return
+        notice, record = notify.cert_expiry(status.warning, self._today(),
+                                            self.prefs.cert_notified, self.lang)
+        if record != self.prefs.cert_notified:
+            self.prefs.cert_notified = record
+            prefs_mod.save(self.prefs_path, self.prefs)
+        if notice is not None:
+            self.show_notice(notice)
+
+    # -- session ----------------------------------------------------------------------------
+    def connect_to(self, target_id: str) -> bool:
+        """Start the session in the core CLI; refused (with the reason shown) when not allowed."""
+        target = next((x for x in self.view.targets if x.id == target_id), None)
+        if target is None or not target.enabled or self.session.active:
+            return False
+        return self.session.start(target_id)
+
+    def end_session(self) -> None:
+        self.session.stop()
+
+    def _session_target(self) -> str:
+        tracker = self.session.tracker
+        return self._target_name(tracker.target_id) if tracker is not None else ""
+
+    def _on_session_event(self, ev: object) -> None:
+        if not isinstance(ev, SessionEvent):
+            return
+        if ev.kind in (Kind.BLOCKED, Kind.ERROR, Kind.ENDED):
+            return  # told once, when the process is gone (_on_session_finished)
+        notice = notify.session_event(ev, self.lang, self._session_target())
+        if notice is not None:
+            self.show_notice(notice)
+
+    def _on_session_finished(self, final: object) -> None:
+        if isinstance(final, SessionEvent):
+            notice = notify.session_event(final, self.lang, self._session_target())
+            if notice is not None:
+                self.show_notice(notice)
+            if not self._stopped and (final.kind is not Kind.ENDED
+                                      or final.reason == "noncompliant"):
+                self._soon.start()  # the core saw something change: show it here too
+
+    def _on_session_phase(self) -> None:
+        self._build_menu()
+        self.window.set_session(self._session_line())
+
+    def _session_line(self) -> str | None:
+        tracker = self.session.tracker
+        if tracker is None or not tracker.active:
+            return None
+        name = self._target_name(tracker.target_id)
+        if tracker.phase is Phase.NONCOMPLIANT and tracker.remaining_seconds is not None:
+            return i18n.text("ui.session.line.noncompliant", self.lang, target=name,
+                             seconds=tracker.remaining_seconds)
+        return i18n.text(f"ui.session.line.{tracker.phase.value}", self.lang, target=name)
 
     def _apply(self, view: StatusView) -> None:
         self.view = view
         self.tray.setIcon(icon(view.state))
         self.tray.setToolTip(view.tooltip)
-        self.actions["status"].setText(self._status_text())
-        self.actions["recheck"].setEnabled(not self.running)
+        self._build_menu()  # Connect entries follow each decision
         self.window.show_view(view)
         self._write_state()
         self.view_changed.emit(view)
@@ -243,6 +379,9 @@ class TrayController(QObject):
             self.autostart = Autostart(current_os(), Path.home(), dict(os.environ))
         dialog = SettingsDialog(self.lang, self.prefs.language, self.autostart)
         dialog.accepted.connect(lambda: self._apply_settings(dialog))
+        # Right after the window closes (saved or not): the user may have fixed something
+        # in the OS settings meanwhile.
+        dialog.finished.connect(lambda _r: self.recheck())
         dialog.open()
         self._dialog = dialog
         return dialog
@@ -262,6 +401,22 @@ class TrayController(QObject):
             self._apply(build(self.report, lang, self._decide(self.report)))
         else:
             self._apply(self.view)
+
+    def open_export(self) -> QObject:
+        """The consent dialog for a help-desk diagnostic file (it checks and saves off-thread)."""
+        from ui.export_dialog import ExportDialog  # noqa: PLC0415 (loaded when first used)
+
+        dialog = ExportDialog(self.lang)
+        dialog.open()
+        self._export = dialog
+        return dialog
+
+    def open_certificate(self) -> CertDialog:
+        dialog = CertDialog(self.lang, self._cert_store)
+        dialog.changed.connect(self.recheck)  # a new certificate may change the decision
+        dialog.open()
+        self._cert_dialog = dialog
+        return dialog
 
     def open_about(self) -> AboutDialog:
         dialog = AboutDialog(self.lang)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from keyring.backends import fail
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 from PySide6.QtWidgets import QLabel, QPushButton
 
 from agent.autostart import Autostart
+from agent.keystore import Keystore
 from agent.posture import disk_encryption, os_supported
 from agent.posture.context import ProbeContext, default_context
 from agent.posture.engine import run_posture
@@ -19,6 +22,7 @@ from agent.posture.model import Finding, Report
 from agent.statusview import TrayState
 from ui import worker
 from ui.tray import TrayController
+from ui.wake import WakeWatcher
 
 pytestmark = pytest.mark.gui
 
@@ -38,14 +42,16 @@ def make_controller(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
         c = TrayController(run, lang_override=lang, prefs_path=tmp_path / "ui.json",
                            autostart=Autostart("linux", tmp_path, {
                                "XDG_CONFIG_HOME": str(tmp_path / "cfg")}),
-                           tray_retries=0, autostart_argv=["/usr/bin/byod-agent", "tray"])
+                           tray_retries=0, autostart_argv=["/usr/bin/byod-agent", "tray"],
+                           wake=WakeWatcher(platform=False),
+                           cert_store=lambda: Keystore(tmp_path / "ks", fail.Keyring()))
         qtbot.addWidget(c.window)
         made.append(c)
         return c
 
     yield make
     for c in made:
-        c.timer.stop()
+        c.stop()
         c.tray.hide()
 
 
@@ -131,11 +137,11 @@ def test_menu_items_and_reasons(qtbot, make_controller) -> None:
     names = [a.objectName() for a in c.menu.actions() if a.objectName()]
     assert names == ["status", "open_status", "connect", "recheck", "certificate", "export",
                      "settings", "about", "quit"]
-    for off in ("connect", "certificate", "export"):
-        a = c.actions[off]
-        assert not a.isEnabled()
-        assert "使えません" in a.text() and a.toolTip()
-    assert c.actions["settings"].isEnabled() and c.actions["quit"].isEnabled()
+    a = c.actions["connect"]  # no decision yet, so no approved target to offer
+    assert not a.isEnabled()
+    assert "使えません" in a.text() and a.toolTip()
+    for on in ("certificate", "settings", "quit"):
+        assert c.actions[on].isEnabled()
 
 
 def test_settings_switch_language_and_start_at_login(qtbot, make_controller,
@@ -148,7 +154,7 @@ def test_settings_switch_language_and_start_at_login(qtbot, make_controller,
     dialog.language.setCurrentIndex(dialog.language.findData("en"))
     dialog.start_at_login.setChecked(True)
     dialog.accept()
-    assert (tmp_path / "ui.json").read_text() == '{"language": "en"}'
+    assert json.loads((tmp_path / "ui.json").read_text())["language"] == "en"
     desktop = tmp_path / "cfg" / "autostart" / "byod-agent.desktop"
     assert "Exec=/usr/bin/byod-agent tray" in desktop.read_text()
     assert c.window.windowTitle() == "BYOD Agent: state of this PC"
