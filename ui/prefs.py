@@ -23,6 +23,7 @@ class Prefs:
     language: str = "auto"  # "auto" follows the OS; else one of agent.i18n.LANGS
     # certificate-expiry threshold ("30", "7", "1", "0") -> ISO date it was last notified
     cert_notified: dict[str, str] = field(default_factory=dict)
+    last_user: str = ""  # the office PC user name for FreeRDP (never the password)
 
 
 def default_path() -> Path:
@@ -38,8 +39,10 @@ def load(path: Path) -> Prefs:
         lang = data.get("language")
         sent = data.get("cert_notified")
         notified = {str(k): str(v) for k, v in sent.items()} if isinstance(sent, dict) else {}
+        user = data.get("last_user")
         return Prefs(language=str(lang) if lang == "auto" or lang in LANGS else "auto",
-                     cert_notified=notified)
+                     cert_notified=notified,
+                     last_user=user if isinstance(user, str) and len(user) <= 104 else "")
     return Prefs()
 
 

@@ -55,10 +55,14 @@ class SessionProcess(QObject):
     def active(self) -> bool:
         return self.tracker is not None and self.tracker.active
 
-    def start(self, target_id: str) -> bool:
+    def start(self, target_id: str, credentials: tuple[str, str] | None = None) -> bool:
+        """``credentials`` (user, password) for FreeRDP: the user name as an option the CLI
+        validates, the password through the child's stdin only."""
         if self.active:
             return False
         argv = self._argv(target_id)
+        if credentials is not None:
+            argv = [*argv, "--user", credentials[0], "--password-stdin"]
         proc = QProcess(self)
         if self._env is not None:
             env = QProcessEnvironment()
@@ -75,6 +79,9 @@ class SessionProcess(QObject):
         self.process = proc
         log.info("starting session for %s: %s", target_id, argv[1:])
         proc.start(argv[0], argv[1:])
+        if credentials is not None:
+            proc.write(credentials[1].encode("utf-8") + b"\n")
+            proc.closeWriteChannel()
         self.phase_changed.emit()
         return True
 

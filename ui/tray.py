@@ -21,11 +21,13 @@ from agent.autostart import Autostart
 from agent.keystore import Keystore, Status
 from agent.posture.context import current_os
 from agent.posture.model import Report
+from agent.session.clients import needs_credentials
 from agent.statusview import DecisionInfo, StatusView, TrayState, build, checking, failed
 from agent.tray_session import Kind, Phase, SessionEvent
 from ui import prefs as prefs_mod
 from ui import worker
 from ui.cert_dialog import CertDialog
+from ui.credentials_dialog import CredentialsDialog
 from ui.dialogs import AboutDialog, SettingsDialog
 from ui.icons import icon
 from ui.session import SessionProcess
@@ -61,7 +63,8 @@ class TrayController(QObject):
                  state_file: Path | None = None, autostart_argv: list[str] | None = None,
                  session: SessionProcess | None = None, wake: WakeWatcher | None = None,
                  cert_store: Callable[[], Keystore] | None = None,
-                 today: Callable[[], date] = date.today) -> None:
+                 today: Callable[[], date] = date.today,
+                 ask_credentials: bool | None = None) -> None:
         super().__init__()
         self._run = run
         self._decide = decide or (lambda _report: None)
@@ -103,6 +106,10 @@ class TrayController(QObject):
         self.notices: list[notify.Notice] = []
         self._stopped = False
         self._cert_store = cert_store or Keystore.default
+        # FreeRDP (Linux) needs the office PC credentials from us; mstsc/Windows App ask.
+        self._ask_credentials = (needs_credentials(current_os()) if ask_credentials is None
+                                 else ask_credentials)
+        self.credentials_dialog: CredentialsDialog | None = None
         self._today = today
         self._cert_job: object | None = None
         self.session = session or SessionProcess(parent=self)
@@ -304,11 +311,30 @@ class TrayController(QObject):
 
     # -- session ----------------------------------------------------------------------------
     def connect_to(self, target_id: str) -> bool:
-        """Start the session in the core CLI; refused (with the reason shown) when not allowed."""
+        """Start the session in the core CLI; refused (with the reason shown) when not allowed.
+
+        Where the RDP client cannot ask for credentials itself (FreeRDP on Linux), a dialog asks
+        first; cancelling it starts nothing."""
         target = next((x for x in self.view.targets if x.id == target_id), None)
         if target is None or not target.enabled or self.session.active:
             return False
-        return self.session.start(target_id)
+        if not self._ask_credentials:
+            return self.session.start(target_id)
+        dialog = CredentialsDialog(self.lang, self._target_name(target_id),
+                                   self.prefs.last_user)
+        self.credentials_dialog = dialog
+
+        def go() -> None:
+            user, password = dialog.values()
+            if user != self.prefs.last_user:
+                self.prefs.last_user = user
+                prefs_mod.save(self.prefs_path, self.prefs)
+            self.session.start(target_id, (user, password))
+            dialog.password.clear()
+
+        dialog.accepted.connect(go)
+        dialog.open()  # window-modal, the event loop keeps running
+        return True
 
     def end_session(self) -> None:
         self.session.stop()

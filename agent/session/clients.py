@@ -11,6 +11,12 @@ from agent.session.launch import DEFAULT_CLIENTS, ClientInfo
 _FREERDP_VERSION = re.compile(r"FreeRDP version (\d+)\.(\d+)")
 
 
+def needs_credentials(platform: str) -> bool:
+    """FreeRDP (Linux) has no credential dialog: the agent asks and passes them on. mstsc and
+    Windows App ask the user themselves."""
+    return platform == "linux"
+
+
 def parse_freerdp_version(text: str) -> int | None:
     """'This is FreeRDP version 2.11.7 (2.11.7)' -> 2."""
     m = _FREERDP_VERSION.search(text)

@@ -29,6 +29,9 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, signal.SIG_IGN if scenario == "stubborn" else stopped)
     say(event="checking", target=target)
+    if scenario.startswith("credentials:"):  # record what the tray handed over, then run
+        with open(scenario.split(":", 1)[1], "w", encoding="utf-8") as fh:
+            json.dump({"argv": sys.argv[3:], "stdin": sys.stdin.readline()}, fh)
     if scenario == "blocked":
         say(event="blocked", correlation_id="CID12345", reasons=[REASON])
         return 3

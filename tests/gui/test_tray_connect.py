@@ -41,11 +41,45 @@ def _controller(qtbot, tmp_path: Path, scenario: str, allowed: bool = True,  # t
     c = TrayController(_report, decide=lambda _r: decision, lang_override="ja",
                        prefs_path=tmp_path / "ui.json", tray_retries=0, session=session,
                        wake=WakeWatcher(platform=False),
-                       cert_store=lambda: Keystore(tmp_path / "ks", fail.Keyring()))
+                       cert_store=lambda: Keystore(tmp_path / "ks", fail.Keyring()),
+                       ask_credentials=scenario.startswith("credentials:"))
     qtbot.addWidget(c.window)
     c.start()
     qtbot.waitUntil(lambda: not c.running, timeout=15_000)
     return c
+
+
+def test_freerdp_credentials_go_to_the_child_by_stdin_and_only_the_user_is_kept(
+        qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    record = tmp_path / "handed.json"
+    c = _controller(qtbot, tmp_path, f"credentials:{record}")
+    try:
+        assert c.connect_to("office-pc-demo")
+        dialog = c.credentials_dialog
+        assert dialog is not None and not c.session.active  # nothing starts before OK
+        assert not dialog._ok.isEnabled()
+        dialog.user.setText("yamada.t")
+        dialog.password.setText("庁内-Pass-1")
+        dialog.accept()
+        qtbot.waitUntil(record.exists, timeout=10_000)
+        qtbot.waitUntil(lambda: record.stat().st_size > 0, timeout=5_000)
+        import json
+        handed = json.loads(record.read_text(encoding="utf-8"))
+        assert handed == {"argv": ["--user", "yamada.t", "--password-stdin"],
+                          "stdin": "庁内-Pass-1\n"}
+        assert dialog.password.text() == ""
+        prefs_text = (tmp_path / "ui.json").read_text(encoding="utf-8")
+        assert "yamada.t" in prefs_text and "Pass" not in prefs_text
+        c.end_session()
+        qtbot.waitUntil(lambda: not c.session.active, timeout=10_000)
+        # cancel starts nothing; the user name is offered again
+        assert c.connect_to("office-pc-demo")
+        assert c.credentials_dialog is not None
+        assert c.credentials_dialog.user.text() == "yamada.t"
+        c.credentials_dialog.reject()
+        assert not c.session.active
+    finally:
+        c.stop()
 
 
 def _keys(c: TrayController) -> list[str]:
@@ -134,7 +168,8 @@ def test_status_window_connect_button_and_blocked_targets(qtbot, tmp_path: Path)
                          session=SessionProcess(lambda tid: [sys.executable, str(FAKE),
                                                              "session", tid]),
                          wake=WakeWatcher(platform=False),
-                         cert_store=lambda: Keystore(tmp_path / "ks", fail.Keyring()))
+                         cert_store=lambda: Keystore(tmp_path / "ks", fail.Keyring()),
+                         ask_credentials=False)
     qtbot.addWidget(one.window)
     try:
         one.start()
