@@ -110,6 +110,8 @@ def _credentials(args: argparse.Namespace, lang: str) -> tuple[str | None, str |
 def run(args: argparse.Namespace) -> int:
     lang = args.lang or i18n.detect_language()
     emit = EventPrinter(args.events, lang)
+    if args.events and not args.dry_run:
+        emit({"event": "checking", "target": args.target or ""})
     try:
         result = evaluate()
     except PolicyRefused as exc:
