@@ -76,7 +76,7 @@ def test_this_machine_is_not_compliant_and_says_why(
     assert disk["status"] == "fail"
     assert _root_source() in json.dumps(disk["evidence"])
     assert checks["antivirus"]["status"] == "fail"
-    assert elapsed < 5.0
+    del elapsed  # speed is measured in bench/ (posture_vs_slowest_probe), not asserted here
 
 
 def test_empty_path_never_passes_a_tool_check() -> None:
