@@ -1,0 +1,61 @@
+"""Runs the agent's ``Tunnel`` in its own process, as the product does (not in the load generator).
+
+Usage: python -m bench.tunnel_host GW_PORT SNI MAX_CONN CERT_DIR [--profile OUT.prof]
+Prints the local port and serves up to MAX_CONN connections until its stdin closes. (It does not
+use ``Tunnel.wait()``: that returns as soon as the first connection ends once MAX_CONN have been
+accepted, and asyncio.run would then cancel the streams still running.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import ssl
+import sys
+from pathlib import Path
+
+from agent.session.tunnel import Tunnel
+
+
+def client_context(cert_dir: Path) -> ssl.SSLContext:
+    # The same shape as the product's context: CERT_REQUIRED, the tunnel checks the name itself.
+    ctx = ssl.create_default_context(cafile=str(cert_dir / "ca.pem"))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.check_hostname = False
+    ctx.load_cert_chain(cert_dir / "user.pem", cert_dir / "user.key")
+    return ctx
+
+
+async def serve(gw_port: int, sni: str, max_conn: int, cert_dir: Path,
+                profile: Path | None) -> None:
+    tunnel = Tunnel("127.0.0.1", gw_port, sni, client_context(cert_dir),
+                    max_connections=max_conn, half_close_grace=0.5, verify_name="localhost")
+    port = await tunnel.start()
+    prof = cProfile.Profile() if profile else None
+    if prof is not None:
+        prof.enable()
+    print(port, flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.buffer.read)
+    if prof is not None and profile is not None:
+        prof.disable()
+        prof.dump_stats(profile)
+    if tunnel.stats.errors:
+        print("errors: " + "; ".join(tunnel.stats.errors), file=sys.stderr, flush=True)
+    await tunnel.close()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("gw_port", type=int)
+    p.add_argument("sni")
+    p.add_argument("max_conn", type=int)
+    p.add_argument("cert_dir", type=Path)
+    p.add_argument("--profile", type=Path)
+    a = p.parse_args()
+    asyncio.run(serve(a.gw_port, a.sni, a.max_conn, a.cert_dir, a.profile))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
