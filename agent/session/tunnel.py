@@ -173,6 +173,7 @@ class Tunnel:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._done = asyncio.Event()
+        self._active = 0  # connections being served right now
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -191,6 +192,7 @@ class Tunnel:
             c_writer.close()
             return
         self.stats.connections += 1
+        self._active += 1
         if self.stats.connections >= self.max_connections and self._server is not None:
             self._server.close()  # nobody else may use this port
         task = asyncio.current_task()
@@ -245,7 +247,10 @@ class Tunnel:
         finally:
             log.info("tunnel connection closed: up %d bytes, down %d bytes",
                      self.stats.bytes_up, self.stats.bytes_down)
-            if self.stats.connections >= self.max_connections:
+            self._active -= 1
+            # Done when no more connections may come AND every one has finished: the first
+            # to end must not cut the others short (mstsc may open a second connection).
+            if self.stats.connections >= self.max_connections and self._active == 0:
                 self._done.set()
 
     async def wait(self) -> None:

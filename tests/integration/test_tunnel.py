@@ -88,6 +88,29 @@ def test_many_concurrent_streams_arrive_intact(gateway: Gateway, tmp_path: Path)
     asyncio.run(main())
 
 
+def test_wait_returns_only_when_every_connection_has_ended(gateway: Gateway,
+                                                           tmp_path: Path) -> None:
+    """The first connection to end must not end the tunnel for a second one still running."""
+    async def main() -> None:
+        t = Tunnel("localhost", gateway.port, OFFICE, _client_context(tmp_path),
+                   max_connections=2)
+        port = await t.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"still here")
+        assert await reader.readexactly(10) == b"still here"
+        assert await _roundtrip(port, b"short") == b"short"  # the second one ends
+        waiting = asyncio.create_task(t.wait())
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+        writer.write(b"and again")  # the long one still works
+        assert await reader.readexactly(9) == b"and again"
+        writer.close()
+        await asyncio.wait_for(waiting, 10)
+        await t.close()
+
+    asyncio.run(main())
+
+
 def test_listener_is_loopback_only_and_closes_after_the_first_client(
         gateway: Gateway, tmp_path: Path) -> None:
     async def main() -> None:
