@@ -93,14 +93,14 @@ def test_wait_returns_only_when_every_connection_has_ended(gateway: Gateway,
     """The first connection to end must not end the tunnel for a second one still running."""
     async def main() -> None:
         t = Tunnel("localhost", gateway.port, OFFICE, _client_context(tmp_path),
-                   max_connections=2)
+                   max_connections=2, half_close_grace=0.2)
         port = await t.start()
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"still here")
         assert await reader.readexactly(10) == b"still here"
         assert await _roundtrip(port, b"short") == b"short"  # the second one ends
         waiting = asyncio.create_task(t.wait())
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(1.5)  # well past the short one's half-close grace
         assert not waiting.done()
         writer.write(b"and again")  # the long one still works
         assert await reader.readexactly(9) == b"and again"
