@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent import i18n
-from agent.keystore import KeyState, Keystore, KeystoreError, Status, est
+from agent.keystore import KeyState, Keystore, KeystoreError, Status
 from agent.messages import msg
 
 
@@ -95,6 +95,8 @@ def enroll(store: Keystore, *, url: str, anchor: str, code: str, subject: str,
             return Outcome(False, i18n.render(msg("cert.error.file_unreadable", path=anchor),
                                               lang))
     try:
+        from agent.keystore import est  # noqa: PLC0415 - requests only when enrolling
+
         info = est.enroll(store, url.strip(), anchor, subject=subject, code=code.strip())
     except KeystoreError as exc:
         return _failed(exc, lang)

@@ -14,8 +14,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-import requests
-
 from agent.messages import msg
 from agent.policy.model import ClockSkewRule
 from agent.posture.context import ProbeContext
@@ -41,6 +39,8 @@ def parse_http_date(value: str | None) -> datetime:
 
 def https_date(url: str, ca_pem: str, timeout: float) -> tuple[datetime, datetime]:
     """HEAD the reference URL with only the policy's CA trusted."""
+    import requests  # noqa: PLC0415 - only when the policy asks; the tray starts without it
+
     with tempfile.TemporaryDirectory(prefix="byod-ca-") as tmp:
         ca_file = os.path.join(tmp, "ca.pem")
         with open(ca_file, "w", encoding="ascii") as fh:
