@@ -17,7 +17,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent import __version__, exitcodes, i18n
+from agent import __version__, admin_release, exitcodes, i18n
 from agent.fsutil import atomic_write
 from agent.messages import Message, msg
 from agent.policy import signing
@@ -134,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("policy")
     v.add_argument("--pubkey", required=True)
     v.set_defaults(handler=verify)
+    admin_release.register(sub)  # build-config, release sign|verify
     return parser
 
 
