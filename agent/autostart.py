@@ -61,6 +61,23 @@ def launch_agent_path(home: Path) -> Path:
     return home / "Library" / "LaunchAgents" / f"{LABEL}.plist"
 
 
+def xdg_system_autostart_paths(env: Mapping[str, str]) -> list[Path]:
+    """Where a package puts the entry for every user (the .deb: /etc/xdg/autostart)."""
+    dirs = env.get("XDG_CONFIG_DIRS") or "/etc/xdg"
+    return [Path(d) / "autostart" / DESKTOP_NAME for d in dirs.split(":") if d]
+
+
+def desktop_hidden(text: str) -> bool:
+    """``Hidden=true`` in the entry: the XDG autostart spec's way to switch an entry off."""
+    return any(line.strip().replace(" ", "").lower() == "hidden=true"
+               for line in text.splitlines())
+
+
+HIDDEN_ENTRY = ("[Desktop Entry]\nType=Application\nName=BYOD Agent\n"
+                "# Switched off by the user: hides the system-wide entry of the same name.\n"
+                "Hidden=true\n")
+
+
 def xdg_autostart_path(home: Path, env: Mapping[str, str]) -> Path:
     base = env.get("XDG_CONFIG_HOME") or str(home / ".config")
     return Path(base) / "autostart" / DESKTOP_NAME
@@ -126,11 +143,21 @@ class Autostart:
             return xdg_autostart_path(self.home, self.env)
         return None
 
+    def _system_entry(self) -> Path | None:
+        if self.os_name != "linux":
+            return None
+        return next((p for p in xdg_system_autostart_paths(self.env) if p.is_file()), None)
+
     def is_enabled(self) -> bool:
         if self.os_name == "windows":
             return self.run_key.get(LABEL) is not None
         p = self.path()
-        return p is not None and p.is_file()
+        if p is not None and p.is_file():  # the user's own entry wins over the system one
+            try:
+                return not desktop_hidden(p.read_text(encoding="utf-8", errors="replace"))
+            except OSError:
+                return False
+        return self._system_entry() is not None
 
     def enable(self, argv: Sequence[str], name: str, comment: str) -> None:
         if self.os_name == "windows":
@@ -150,7 +177,13 @@ class Autostart:
             self.run_key.delete(LABEL)
             return
         p = self.path()
-        if p is not None:
+        if p is None:
+            return
+        if self._system_entry() is not None:
+            # Deleting our file would leave the package's entry in /etc/xdg/autostart in force.
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(HIDDEN_ENTRY, encoding="utf-8")
+        else:
             p.unlink(missing_ok=True)
 
 

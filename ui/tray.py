@@ -73,7 +73,10 @@ class TrayController(QObject):
         self._lang_override = lang_override
         self.lang = resolve_language(lang_override, self.prefs.language)
         self.autostart = autostart
-        self.autostart_argv = autostart_argv or [sys.executable, "-m", "agent", "tray"]
+        # In a PyInstaller build sys.executable is byod-agent itself (no "-m agent").
+        self.autostart_argv = autostart_argv or (
+            [sys.executable, "tray"] if getattr(sys, "frozen", False)
+            else [sys.executable, "-m", "agent", "tray"])
         self.state_file = state_file
         self.view: StatusView = checking(self.lang)
         self.last_final: TrayState | None = None

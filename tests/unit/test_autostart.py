@@ -58,7 +58,8 @@ def test_desktop_entry_exec_is_quoted_per_spec() -> None:
 
 
 def test_linux_enable_disable(tmp_path: Path) -> None:
-    a = Autostart("linux", tmp_path, {"XDG_CONFIG_HOME": str(tmp_path / "cfg")})
+    a = Autostart("linux", tmp_path, {"XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+                                      "XDG_CONFIG_DIRS": str(tmp_path / "etc-xdg")})
     assert not a.is_enabled()
     a.enable(ARGV, "BYOD", "c")
     assert (tmp_path / "cfg" / "autostart" / "byod-agent.desktop").is_file()
@@ -66,6 +67,22 @@ def test_linux_enable_disable(tmp_path: Path) -> None:
     a.disable()
     assert not a.is_enabled()
     a.disable()  # idempotent
+
+
+def test_linux_off_hides_the_packages_system_wide_entry(tmp_path: Path) -> None:
+    """The .deb installs /etc/xdg/autostart/byod-agent.desktop; switching off must beat it."""
+    system = tmp_path / "etc-xdg" / "autostart" / "byod-agent.desktop"
+    system.parent.mkdir(parents=True)
+    system.write_text("[Desktop Entry]\nType=Application\nExec=byod-agent tray\n")
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+           "XDG_CONFIG_DIRS": f"{tmp_path / 'other'}:{tmp_path / 'etc-xdg'}"}
+    a = Autostart("linux", tmp_path, env)
+    assert a.is_enabled()  # on for everyone by the package
+    a.disable()
+    user = tmp_path / "cfg" / "autostart" / "byod-agent.desktop"
+    assert "Hidden=true" in user.read_text() and not a.is_enabled()
+    a.enable(ARGV, "BYOD", "c")
+    assert a.is_enabled() and "Hidden" not in user.read_text()
 
 
 def test_macos_enable_writes_launch_agent(tmp_path: Path) -> None:
