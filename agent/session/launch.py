@@ -219,7 +219,9 @@ def plan(target: Target, platform: str, client: ClientInfo, *,
     if client.flavor == "mstsc":
         argv: tuple[str, ...] = (client.program, "<private temporary .rdp file>")
     else:  # macOS Windows App / Microsoft Remote Desktop open .rdp files
-        argv = ("open", "-a", client.program, "<private temporary .rdp file>")
+        # -W: open waits until the app quits, so the session (and its monitor and tunnel)
+        # lasts as long as the remote desktop app instead of ending when open returns.
+        argv = ("open", "-W", "-a", client.program, "<private temporary .rdp file>")
     return LaunchPlan(target.id, target.mode, platform, client, connect_to, argv, props,
                       tunnel_info)
 

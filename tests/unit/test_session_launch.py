@@ -173,3 +173,10 @@ def test_freerdp_version_parsing_and_client_choice() -> None:
     assert client is not None and client.flavor == "xfreerdp2"
     assert find_client("linux", FakeRunner()) is None
     assert find_client("windows", None) == DEFAULT_CLIENTS["windows"]
+
+
+def test_macos_open_waits_for_the_app() -> None:
+    """Without -W, `open` returns at once and the session would end with the tunnel."""
+    p = plan(TUNNEL, "macos", DEFAULT_CLIENTS["macos"], local_port=5)
+    assert p.argv[:3] == ("open", "-W", "-a")
+    assert p.rdp_properties is not None and p.rdp_properties["full address:s"] == "127.0.0.1:5"
