@@ -7,15 +7,17 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray
+from PySide6.QtGui import QIcon
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
-from agent import i18n
-from agent.diagnostics.mapping import purge_expired
-from agent.statusview import PolicyEvaluator
-from ui.tray import TrayController, resolve_language
+from agent.paths import resources_dir
+
+if TYPE_CHECKING:
+    from ui.tray import TrayController
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +70,22 @@ def main(lang: str | None = None, open_status: bool = False) -> int:
     name = instance_name()
     if ask_running_instance(name):
         return 0
+    # The icon first, in its "checking" state, then the rest of the agent (policy, keystore,
+    # posture, dialogs: ~0.3 s of imports): staff see at once that the agent has started.
+    early = QSystemTrayIcon(QIcon(str(resources_dir() / "icons" / "checking.svg")))
+    if QSystemTrayIcon.isSystemTrayAvailable():
+        early.show()
+        app.processEvents()
+    from agent import i18n  # noqa: PLC0415
+    from agent.diagnostics.mapping import purge_expired  # noqa: PLC0415
+    from agent.statusview import PolicyEvaluator  # noqa: PLC0415
+    from ui.tray import TrayController, resolve_language  # noqa: PLC0415
+
     state_file = os.environ.get("BYOD_AGENT_UI_STATE_FILE")
     evaluator = PolicyEvaluator()  # the same policy decision as `byod-agent check`
     controller = TrayController(evaluator.run, decide=evaluator.decide, lang_override=lang,
-                                state_file=Path(state_file) if state_file else None)
+                                state_file=Path(state_file) if state_file else None,
+                                tray_icon=early)
     app.setApplicationDisplayName(i18n.text("ui.app_name", resolve_language(
         lang, controller.prefs.language)))
     server = listen(name, controller)

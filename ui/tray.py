@@ -64,7 +64,8 @@ class TrayController(QObject):
                  session: SessionProcess | None = None, wake: WakeWatcher | None = None,
                  cert_store: Callable[[], Keystore] | None = None,
                  today: Callable[[], date] = date.today,
-                 ask_credentials: bool | None = None) -> None:
+                 ask_credentials: bool | None = None,
+                 tray_icon: QSystemTrayIcon | None = None) -> None:
         super().__init__()
         self._run = run
         self._decide = decide or (lambda _report: None)
@@ -83,7 +84,8 @@ class TrayController(QObject):
         self.running = False
         self.report: Report | None = None
         self._job: object | None = None  # keeps the signals object alive while a run is queued
-        self.tray = QSystemTrayIcon(icon(TrayState.CHECKING))
+        self.tray = tray_icon or QSystemTrayIcon()  # app.py shows one before the imports
+        self.tray.setIcon(icon(TrayState.CHECKING))
         self.tray.activated.connect(self._on_activated)
         self.menu = QMenu()
         self.menu.setToolTipsVisible(True)
