@@ -133,6 +133,14 @@ def _tail(path: Path, limit: int) -> bytes:
     return data
 
 
+def _newest_first(path: Path) -> tuple[float, str]:
+    """By modification time, newest first (by name, agent.log.10 would come before .2)."""
+    try:
+        return (-path.stat().st_mtime, path.name)
+    except OSError:
+        return (0.0, path.name)
+
+
 def prepare(report: Report, redactor: Redactor, *, level: str = "standard",
             ticket: str | None = None, log_files: Iterable[Path] = (),
             extra: Mapping[str, Any] | None = None,
@@ -155,7 +163,7 @@ def prepare(report: Report, redactor: Redactor, *, level: str = "standard",
             files[f"{name}.json"] = _json(redactor.obj(extra[name]))
     if level == "standard":
         budget = cap_bytes // 2
-        for path in sorted(log_files, key=lambda p: p.name):
+        for path in sorted(log_files, key=_newest_first):  # the budget goes to recent lines
             try:
                 raw = _tail(path, min(LOG_TAIL_BYTES, budget))
             except OSError:

@@ -165,3 +165,21 @@ def test_encrypted_round_trip_and_wrong_key(tmp_path: Path) -> None:
         open_bundle(sealed, str(other))
     with pytest.raises(HostileBundle, match="--key"):
         open_bundle(sealed)
+
+
+def test_log_budget_goes_to_the_newest_files_first(tmp_path: Path) -> None:
+    """Rotated logs: agent.log.10 sorts before agent.log.2 by name; the newest must win."""
+    import os
+
+    line = '{"message": "x"}\n' * 4000  # 68 kB each
+    paths = {}
+    for age, name in ((3, "agent.log.10"), (2, "agent.log.2"), (1, "agent.log")):
+        p = tmp_path / name
+        p.write_text(line, encoding="utf-8")
+        os.utime(p, (1_700_000_000 - age * 1000, 1_700_000_000 - age * 1000))
+        paths[name] = p
+    preview = bundle.prepare(_report(), Redactor(), log_files=paths.values(),
+                             facts=lambda: {}, cap_bytes=2 * 140_000)
+    full = len(line.encode())
+    assert len(preview.files["logs/agent.log"]) == len(preview.files["logs/agent.log.2"]) == full
+    assert len(preview.files.get("logs/agent.log.10", b"")) < full  # the oldest gets what is left
