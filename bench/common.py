@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from tests.procs import stop
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = REPO / ".venv" / "bin" / "python"
 T = TypeVar("T")
@@ -77,17 +79,6 @@ def wait_for(pred: Callable[[], T | None], timeout: float, what: str, step: floa
             return value
         time.sleep(step)
     raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate one process we started, by its own handle."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 @contextlib.contextmanager

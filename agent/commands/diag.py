@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from agent import exitcodes, i18n
 from agent.commands import usage_error
@@ -88,15 +89,23 @@ def _read_bundle(args: argparse.Namespace, lang: str) -> Bundle | int:
         return usage_error(lang, "diag.error.hostile", detail=str(exc))
 
 
-def run_show(args: argparse.Namespace) -> int:
-    lang = args.lang or i18n.detect_language()
+def _verified_digest(args: argparse.Namespace, lang: str) -> tuple[bool, dict[str, Any]] | int:
+    """(verified, digest) of the bundle named on the command line, or the exit code."""
     bundle = _read_bundle(args, lang)
     if isinstance(bundle, int):
         return bundle
     try:
-        digest = render.digest(bundle)
+        return bundle.verification.verified, render.digest(bundle)
     except HostileBundle as exc:
         return usage_error(lang, "diag.error.hostile", detail=str(exc))
+
+
+def run_show(args: argparse.Namespace) -> int:
+    lang = args.lang or i18n.detect_language()
+    got = _verified_digest(args, lang)
+    if isinstance(got, int):
+        return got
+    verified, digest = got
     if args.html:
         try:
             bundle_mod.write_atomic(Path(args.html), render.as_html(digest).encode("utf-8"))
@@ -106,7 +115,7 @@ def run_show(args: argparse.Namespace) -> int:
         print(json.dumps(digest, ensure_ascii=False, indent=2))
     else:
         print(render.as_text(digest))
-    return exitcodes.OK if bundle.verification.verified else 1
+    return exitcodes.OK if verified else 1
 
 
 def run_view(args: argparse.Namespace) -> int:
@@ -116,16 +125,13 @@ def run_view(args: argparse.Namespace) -> int:
         return usage_error(lang, "ui.cli.no_qt")
     if not (has_display(os.environ) or os.environ.get("QT_QPA_PLATFORM")):
         return usage_error(lang, "diag.view.no_display")
-    bundle = _read_bundle(args, lang)
-    if isinstance(bundle, int):
-        return bundle
-    try:
-        digest = render.digest(bundle)
-    except HostileBundle as exc:
-        return usage_error(lang, "diag.error.hostile", detail=str(exc))
+    got = _verified_digest(args, lang)
+    if isinstance(got, int):
+        return got
+    verified, digest = got
     view = importlib.import_module(VIEW_MODULE)
     view.main(digest, lang=lang, title=Path(args.bundle).name)
-    return exitcodes.OK if bundle.verification.verified else 1
+    return exitcodes.OK if verified else 1
 
 
 def run_mapping(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, require_tool
+from tests.procs import stop
 
 pytestmark = pytest.mark.real
 
@@ -44,16 +45,6 @@ def _wait(pred: Any, timeout: float, what: str, step: float = 0.05) -> Any:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 @pytest.fixture
 def desktop(tmp_path: Path) -> Iterator[dict[str, str]]:
     require_tool("Xvfb", "xdpyinfo", "trayer", "xdotool", "import", "compare")
@@ -76,7 +67,7 @@ def desktop(tmp_path: Path) -> Iterator[dict[str, str]]:
         yield env
     finally:
         for p in reversed(procs):
-            _stop(p)
+            stop(p)
 
 
 def _shot(env: dict[str, str], name: str) -> Path:
@@ -154,7 +145,7 @@ def test_tray_icon_menu_and_japanese_status_window(desktop: dict[str, str],
         _shot(env, "status_ja.png")
         rows = dict(state()["rows"])  # type: ignore[index]
     finally:
-        _stop(app)
+        stop(app)
         log = app.stdout.read().decode(errors="replace") if app.stdout else ""
     assert app.returncode in (0, -15), log
     print(f"tray icon shown after {shown_after:.2f} s; state {final['state']}; rows {rows}")
