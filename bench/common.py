@@ -10,12 +10,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from tests.procs import stop
+from tests.procs import stop, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = REPO / ".venv" / "bin" / "python"
@@ -69,16 +69,6 @@ def need_tools(*tools: str) -> None:
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
         raise Unavailable(f"tools not installed: {', '.join(missing)}")
-
-
-def wait_for(pred: Callable[[], T | None], timeout: float, what: str, step: float = 0.02) -> T:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(step)
-    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from tests.integration import clamd_daemon, secret_service, xrdp_server
 from tests.integration.custom_install import agent_process, make_install
 from tests.integration.gateway import Gateway, free_port, nginx_gateway
 from tests.pki import CA, Pair, issue, make_ca, p12, server_pair
-from tests.procs import stop
+from tests.procs import stop, wait_for
 from tests.unit.test_policy_support import Signer
 
 pytestmark = [pytest.mark.real, pytest.mark.timeout(180)]
@@ -139,14 +139,6 @@ def connect(app: Path, world: World, *extra: str) -> tuple[subprocess.Popen[str]
     return proc, Events(proc)
 
 
-def wait_until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def clients_alive(pid: int) -> list[psutil.Process]:
     try:
         return [p for p in psutil.Process(pid).children(recursive=True)
@@ -163,8 +155,8 @@ def test_session_through_the_gateway_with_every_redirection_off(world: World) ->
     try:
         started = events.wait_for("started", 60)
         assert len(started["correlation_id"]) == 8
-        wait_until(world.xrdp.logged_in, 30, "the xrdp login")
-        wait_until(lambda: "Session started successfully for user byodrdp"
+        wait_for(world.xrdp.logged_in, 30, "the xrdp login")
+        wait_for(lambda: "Session started successfully for user byodrdp"
                    in world.xrdp.sesman_log(), 20, "sesman to start the desktop")
         # The session went through the tunnel: xrdp saw nginx (loopback), nginx saw our client
         # certificate and the office PC's name as SNI.
@@ -200,7 +192,7 @@ def test_clipboard_assertion_can_fail(world: World) -> None:
         assert proc.stdin is not None
         proc.stdin.write(world.xrdp.password.encode() + b"\n")
         proc.stdin.close()
-        wait_until(lambda: "cliprdr" in world.xrdp.channels(), 20, "the cliprdr channel")
+        wait_for(lambda: "cliprdr" in world.xrdp.channels(), 20, "the cliprdr channel")
     finally:
         stop(proc)  # type: ignore[arg-type]
 
@@ -214,7 +206,7 @@ def test_session_ends_when_antivirus_stops(world: World) -> None:
         proc, events = connect(app, world, "--recheck-seconds", "2")
         try:
             events.wait_for("started", 60)
-            wait_until(world.xrdp.logged_in, 30, "the xrdp login")
+            wait_for(world.xrdp.logged_in, 30, "the xrdp login")
             client = clients_alive(proc.pid)
             assert len(client) == 1
             stopped_at = time.monotonic()

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, require_tool
-from tests.procs import stop
+from tests.procs import stop, wait_for
 
 pytestmark = pytest.mark.real
 
@@ -35,16 +35,6 @@ def _free_display() -> int:
     raise AssertionError("no free X display number")
 
 
-def _wait(pred: Any, timeout: float, what: str, step: float = 0.05) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 @pytest.fixture
 def desktop(tmp_path: Path) -> Iterator[dict[str, str]]:
     require_tool("Xvfb", "xdpyinfo", "trayer", "xdotool", "import", "compare")
@@ -57,7 +47,7 @@ def desktop(tmp_path: Path) -> Iterator[dict[str, str]]:
         procs.append(subprocess.Popen(
             ["Xvfb", f":{n}", "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"],
             stdout=subprocess.DEVNULL, stderr=(tmp_path / "xvfb.log").open("wb")))
-        _wait(lambda: subprocess.run(["xdpyinfo"], env=env, capture_output=True,
+        wait_for(lambda: subprocess.run(["xdpyinfo"], env=env, capture_output=True,
                                      check=False).returncode == 0, 10, "Xvfb")
         procs.append(subprocess.Popen(
             ["trayer", "--edge", "top", "--align", "right", "--widthtype", "pixel", "--width",
@@ -115,12 +105,12 @@ def test_tray_icon_menu_and_japanese_status_window(desktop: dict[str, str],
     app = subprocess.Popen([sys.executable, "-m", "agent", "tray"], cwd=REPO, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        placed = _wait(lambda: (s := state()) and s["tray_visible"] and
+        placed = wait_for(lambda: (s := state()) and s["tray_visible"] and
                        s["tray_geometry"][0] > 0 and s, 3.0, "the tray icon (3 s)")
         shown_after = time.monotonic() - started
         x, y, w, h = placed["tray_geometry"]
         assert x + w <= SCREEN[0] and y < 40  # inside trayer's strip at the top right
-        final = _wait(lambda: (s := state()) and s["state"] != "checking" and s, 60,
+        final = wait_for(lambda: (s := state()) and s["state"] != "checking" and s, 60,
                       "the first posture result")
         time.sleep(0.5)  # let the new icon paint
         root = _shot(env, "root-tray.png")
@@ -140,7 +130,7 @@ def test_tray_icon_menu_and_japanese_status_window(desktop: dict[str, str],
         time.sleep(0.5)
 
         subprocess.run([*xdo, "click", "1"], env=env, check=True)
-        _wait(lambda: (s := state()) and s["window_visible"], 5, "the status window")
+        wait_for(lambda: (s := state()) and s["window_visible"], 5, "the status window")
         time.sleep(1.0)
         _shot(env, "status_ja.png")
         rows = dict(state()["rows"])  # type: ignore[index]
