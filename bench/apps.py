@@ -9,7 +9,8 @@ from pathlib import Path
 
 import psutil
 
-from bench.common import REPO, python, stop, visible_tray_icon, wait_for
+from bench.common import REPO, python, visible_tray_icon
+from tests.procs import stop, wait_for
 
 ICON_TIMEOUT_S = 30.0
 

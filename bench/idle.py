@@ -17,10 +17,9 @@ from bench.common import (
     ratio,
     scratch_dir,
     scratch_env,
-    stop,
     visible_tray_icon,
-    wait_for,
 )
+from tests.procs import stop, wait_for
 
 KEYS = ("idle_rss_vs_minimal", "idle_cpu_percent")
 MB = 1024 * 1024

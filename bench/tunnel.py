@@ -29,8 +29,8 @@ from bench.common import (
     python,
     ratio,
     scratch_dir,
-    stop,
 )
+from tests.procs import stop
 
 KEYS = ("tunnel_throughput_vs_stunnel", "tunnel_p50_latency_vs_stunnel")
 SINK_SNI = "sink.office.city.example"
