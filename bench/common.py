@@ -9,13 +9,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from tests.procs import stop, wait_for
+from tests.xdisplay import free_display, x_display
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = REPO / ".venv" / "bin" / "python"
@@ -94,37 +93,19 @@ def scratch_env(root: Path, base: Mapping[str, str] | None = None) -> dict[str, 
     return env
 
 
-def _free_display() -> int:
-    for n in range(150, 250):
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
-            return n
-    raise Unavailable("no free X display number")
-
-
 @contextlib.contextmanager
 def desktop(log_dir: Path) -> Iterator[dict[str, str]]:
     """Xvfb + trayer (RECIPES.md): a real X server with a real system tray host."""
     need_tools("Xvfb", "xdpyinfo", "trayer", "xdotool")
-    n = _free_display()
-    env = dict(os.environ, DISPLAY=f":{n}")
-    for var in ("WAYLAND_DISPLAY", "QT_QPA_PLATFORM", "DBUS_SESSION_BUS_ADDRESS"):
-        env.pop(var, None)  # both apps take the same path: XEmbed into trayer, no SNI over D-Bus
-    procs: list[subprocess.Popen[bytes]] = []
     try:
-        procs.append(subprocess.Popen(
-            ["Xvfb", f":{n}", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
-            stdout=subprocess.DEVNULL, stderr=(log_dir / "xvfb.log").open("wb")))
-        wait_for(lambda: subprocess.run(["xdpyinfo"], env=env, capture_output=True,
-                                        check=False).returncode == 0, 10, "Xvfb", 0.05)
-        procs.append(subprocess.Popen(
-            ["trayer", "--edge", "top", "--align", "right", "--widthtype", "pixel", "--width",
-             "200", "--height", "32", "--transparent", "false"], env=env,
-            stdout=subprocess.DEVNULL, stderr=(log_dir / "trayer.log").open("wb")))
-        time.sleep(0.7)  # trayer claims the _NET_SYSTEM_TRAY selection
+        n = free_display(range(150, 250))
+    except RuntimeError as exc:
+        raise Unavailable(str(exc)) from exc
+    # both apps take the same path: XEmbed into trayer, no SNI over D-Bus
+    with x_display(n, log_dir, tray=True, tray_settle=0.7,
+                   drop_env=("WAYLAND_DISPLAY", "QT_QPA_PLATFORM",
+                             "DBUS_SESSION_BUS_ADDRESS")) as env:
         yield env
-    finally:
-        for p in reversed(procs):
-            stop(p)
 
 
 def visible_tray_icon(pid: int, env: Mapping[str, str]) -> bool:

@@ -9,34 +9,18 @@ import os
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from agent.diagnostics.mapping import IDENTITY_NAME, SERVICE, MappingError, MappingStore
-from tests.conftest import REPO, require
+from tests.conftest import REPO
 from tests.integration import secret_service
 
 pytestmark = pytest.mark.real
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 ENTRIES = {"user-1": "yamada.taro", "host-1": "YAMADA-PC", "ip-1": "192.168.10.23"}
-
-
-@pytest.fixture
-def ss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[secret_service.SecretService]:
-    require(secret_service.available(), "dbus-daemon/gnome-keyring-daemon not installed")
-    with secret_service.running(tmp_path / "home") as service:
-        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", service.bus_address)
-        yield service
-
-
-@pytest.fixture
-def backend(ss: secret_service.SecretService) -> object:
-    from keyring.backends.SecretService import Keyring
-
-    return Keyring()
 
 
 def test_stored_encrypted_and_revealed(ss: secret_service.SecretService, backend: object) -> None:

@@ -39,22 +39,6 @@ def _check_home_is_clean(home: Path, backend: object) -> None:
 
 
 @pytest.fixture
-def ss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[secret_service.SecretService]:
-    require(secret_service.available(), "dbus-daemon/gnome-keyring-daemon not installed")
-    with secret_service.running(tmp_path / "home") as service:
-        # keyring's SecretService backend finds the bus through this variable only.
-        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", service.bus_address)
-        yield service
-
-
-@pytest.fixture
-def backend(ss: secret_service.SecretService) -> object:
-    from keyring.backends.SecretService import Keyring
-
-    return Keyring()
-
-
-@pytest.fixture
 def ks(ss: secret_service.SecretService, backend: object) -> Iterator[Keystore]:
     keystore = Keystore(ss.home / ".local" / "share" / "byod-agent" / "keystore", backend)
     yield keystore

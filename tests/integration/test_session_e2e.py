@@ -85,7 +85,7 @@ def world(tmp_path: Path) -> Iterator[World]:
                           routes={xrdp_server.OFFICE_HOST: xrdp.port},
                           default_port=free_port()) as gateway, \
             secret_service.running(tmp_path / "home") as ss, \
-            xrdp_server.xvfb() as display:
+            xrdp_server.xvfb(tmp_path) as display:
         env = {**ss.env(), "DISPLAY": display, "BYOD_AGENT_LANG": "en"}
         user = tmp_path / "user.p12"
         user.write_bytes(p12(issue(CA, "Yamada Taro"), P12_PASSWORD.encode(), extra=(CA.cert,)))

@@ -8,7 +8,6 @@ status window with this machine's real failing checks. Screenshots go to artifac
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import pytest
 
 from tests.conftest import REPO, require_tool
 from tests.procs import stop, wait_for
+from tests.xdisplay import free_display, x_display
 
 pytestmark = pytest.mark.real
 
@@ -28,36 +28,11 @@ SHOTS = REPO / "artifacts" / "screenshots"
 SCREEN = (1280, 1024)
 
 
-def _free_display() -> int:
-    for n in range(90, 140):
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
-            return n
-    raise AssertionError("no free X display number")
-
-
 @pytest.fixture
 def desktop(tmp_path: Path) -> Iterator[dict[str, str]]:
     require_tool("Xvfb", "xdpyinfo", "trayer", "xdotool", "import", "compare")
-    n = _free_display()
-    env = dict(os.environ, DISPLAY=f":{n}")
-    env.pop("WAYLAND_DISPLAY", None)
-    env.pop("QT_QPA_PLATFORM", None)
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        procs.append(subprocess.Popen(
-            ["Xvfb", f":{n}", "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"],
-            stdout=subprocess.DEVNULL, stderr=(tmp_path / "xvfb.log").open("wb")))
-        wait_for(lambda: subprocess.run(["xdpyinfo"], env=env, capture_output=True,
-                                     check=False).returncode == 0, 10, "Xvfb")
-        procs.append(subprocess.Popen(
-            ["trayer", "--edge", "top", "--align", "right", "--widthtype", "pixel", "--width",
-             "200", "--height", "32", "--transparent", "false"], env=env,
-            stdout=subprocess.DEVNULL, stderr=(tmp_path / "trayer.log").open("wb")))
-        time.sleep(0.5)  # trayer claims the _NET_SYSTEM_TRAY selection
+    with x_display(free_display(range(90, 140)), tmp_path, size=SCREEN, tray=True) as env:
         yield env
-    finally:
-        for p in reversed(procs):
-            stop(p)
 
 
 def _shot(env: dict[str, str], name: str) -> Path:

@@ -17,7 +17,6 @@ import re
 import secrets
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from tests.conftest import require, require_tool
 from tests.integration.gateway import free_port, wait_port
 from tests.pki import Pair, issue, make_ca
 from tests.procs import stop
+from tests.xdisplay import free_display, x_display
 
 USER = "byodrdp"
 OFFICE_HOST = "office-pc-0001.city.test"
@@ -133,19 +133,8 @@ def running(root: Path) -> Iterator[Xrdp]:
 
 
 @contextlib.contextmanager
-def xvfb(display: int = 91) -> Iterator[str]:
-    """An X display for xfreerdp (it needs one even for ``/version``)."""
+def xvfb(log_dir: Path) -> Iterator[str]:
+    """An X display for xfreerdp (it needs one even for ``/version``); yields its name."""
     require_tool("Xvfb", "xdpyinfo")
-    name = f":{display}"
-    proc = subprocess.Popen(["Xvfb", name, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while subprocess.run(["xdpyinfo", "-display", name], capture_output=True,
-                             check=False).returncode != 0:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("Xvfb did not start")
-            time.sleep(0.1)
-        yield name
-    finally:
-        stop(proc)
+    with x_display(free_display(range(90, 140)), log_dir, size=(1024, 768)) as env:
+        yield env["DISPLAY"]
