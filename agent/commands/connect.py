@@ -23,7 +23,7 @@ from agent.commands import usage_error
 from agent.commands.check import policy_refused
 from agent.keystore.errors import KeystoreError
 from agent.keystore.store import Keystore
-from agent.policy.decision import decision_to_json, render_reason
+from agent.policy.decision import decision_to_json, reasons_both, render_reason
 from agent.policy.errors import PolicyRefused
 from agent.policy.evaluate import evaluate
 from agent.policy.model import Target
@@ -150,8 +150,7 @@ def run(args: argparse.Namespace) -> int:
     if not decision.allowed:
         if args.events:
             emit({"event": "blocked", "correlation_id": decision.correlation_id,
-                  "reasons": [{k: render_reason(c.reason, k) for k in i18n.LANGS}
-                              for c in decision.reasons if c.reason is not None]})
+                  "reasons": reasons_both(decision)})
         else:
             print(i18n.text("session.blocked", lang, id=decision.correlation_id),
                   file=sys.stderr)

@@ -115,6 +115,12 @@ def render_reason(reason: Message, lang: str) -> str:
     return i18n.text(reason.key, lang, **params)
 
 
+def reasons_both(d: Decision) -> list[dict[str, str]]:
+    """Why a decision blocks or warns, each reason in every language: {"ja": ..., "en": ...}."""
+    return [{lang: render_reason(c.reason, lang) for lang in i18n.LANGS}
+            for c in d.reasons if c.reason]
+
+
 def decision_to_json(d: Decision) -> dict[str, Any]:
     return {
         "allowed": d.allowed,
@@ -131,8 +137,7 @@ def decision_to_json(d: Decision) -> dict[str, Any]:
             "reason": ({lang: render_reason(c.reason, lang) for lang in i18n.LANGS}
                        if c.reason else None),
         } for c in d.checks],
-        "reasons": [{lang: render_reason(c.reason, lang) for lang in i18n.LANGS}
-                    for c in d.reasons if c.reason],
+        "reasons": reasons_both(d),
     }
 
 

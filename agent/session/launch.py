@@ -45,6 +45,8 @@ RDP_LOCKDOWN: dict[str, str] = {
     "autoreconnection enabled:i": "0",  # a dropped session is re-opened only through the agent
 }
 _RDP_KEY = re.compile(r"^[a-z ]+:[is]$")
+# Stands for the .rdp file in a plan; the runner puts the private file's path in its place.
+RDP_FILE_PLACEHOLDER = "<private temporary .rdp file>"
 
 # FreeRDP's defaults already leave drives, printers, smart cards, serial/parallel, USB, camera and
 # microphone unredirected; we only switch off what is on by default and refuse nothing else.
@@ -217,11 +219,11 @@ def plan(target: Target, platform: str, client: ClientInfo, *,
     props = _rdp_properties(target, connect_to, is_tunnel)
     rdp_file_text(props)  # validate now: a bad value fails the plan, not the launch
     if client.flavor == "mstsc":
-        argv: tuple[str, ...] = (client.program, "<private temporary .rdp file>")
+        argv: tuple[str, ...] = (client.program, RDP_FILE_PLACEHOLDER)
     else:  # macOS Windows App / Microsoft Remote Desktop open .rdp files
         # -W: open waits until the app quits, so the session (and its monitor and tunnel)
         # lasts as long as the remote desktop app instead of ending when open returns.
-        argv = ("open", "-W", "-a", client.program, "<private temporary .rdp file>")
+        argv = ("open", "-W", "-a", client.program, RDP_FILE_PLACEHOLDER)
     return LaunchPlan(target.id, target.mode, platform, client, connect_to, argv, props,
                       tunnel_info)
 

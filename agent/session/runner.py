@@ -28,11 +28,17 @@ from typing import IO, Any
 
 import psutil
 
-from agent import exitcodes, i18n
-from agent.policy.decision import Decision, render_reason
+from agent import exitcodes
+from agent.policy.decision import Decision, reasons_both
 from agent.policy.model import Target
 from agent.session.background import BackgroundTunnel
-from agent.session.launch import ClientInfo, LaunchPlan, plan, rdp_file_text
+from agent.session.launch import (
+    RDP_FILE_PLACEHOLDER,
+    ClientInfo,
+    LaunchPlan,
+    plan,
+    rdp_file_text,
+)
 from agent.session.monitor import ComplianceWatch, Transition, clock_jumped
 from agent.session.peer import PeerCheck
 from agent.session.procs import spawn, terminate_tree
@@ -63,11 +69,6 @@ class SessionRequest:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     gateway_timeout: float = 10.0
-
-
-def _reasons(decision: Decision) -> list[dict[str, str]]:
-    return [{lang: render_reason(c.reason, lang) for lang in i18n.LANGS}
-            for c in decision.reasons if c.reason is not None]
 
 
 def network_fingerprint() -> frozenset[tuple[str, str]]:
@@ -178,13 +179,19 @@ class Session:
         except TunnelError as exc:
             self._error(exc.step, exc.detail)
             return None
+        except TimeoutError:  # every step has its own timeout; this is the backstop
+            self._error("tcp", "the gateway did not answer in time")
+            return None
+        except OSError as exc:  # the local listener itself could not open
+            self._error("tcp", f"local listener on 127.0.0.1: {exc}")
+            return None
         self.peer_check.listen_port = port
         return port
 
     def _spawn(self, launch: LaunchPlan, rdp: Path | None) -> subprocess.Popen[bytes] | None:
         argv = list(launch.argv)
         if rdp is not None:
-            argv = [str(rdp) if a == "<private temporary .rdp file>" else a for a in argv]
+            argv = [str(rdp) if a == RDP_FILE_PLACEHOLDER else a for a in argv]
         if self.req.client.path and argv[0] == self.req.client.program:
             argv[0] = self.req.client.path
         try:
@@ -285,7 +292,8 @@ class Session:
     def _recheck(self, watch: ComplianceWatch) -> Transition | None:
         try:
             decision = self.reevaluate()
-            allowed, reasons, cid = decision.allowed, _reasons(decision), decision.correlation_id
+            allowed, cid = decision.allowed, decision.correlation_id
+            reasons = reasons_both(decision)
         except Exception as exc:  # a policy that can no longer be used ends the session too
             log.error("session re-check failed: %s", exc)
             allowed, reasons, cid = False, [], "-"
