@@ -10,8 +10,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from agent import __version__, exitcodes, logsetup
+from agent import __version__
 from agent.commands.tray import should_start_tray
+from agent.core import exitcodes, logsetup
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 
 from bench.common import REPO, python, visible_tray_icon
-from tests.procs import stop, wait_for
+from testkit.procs import stop, wait_for
 
 ICON_TIMEOUT_S = 30.0
 

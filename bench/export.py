@@ -1,7 +1,7 @@
 """``byod-agent diag export`` over 50 MB of JSON-lines logs against ``zip -6`` of the same files.
 
-The logs look like the agent's own (agent/logsetup.py): one JSON object per line with time, level,
-logger and a message that carries the things the redactor must replace (user names, profile
+The logs look like the agent's own (agent/core/logsetup.py): one JSON object per line with time,
+level, logger and a message that carries the things the redactor must replace (user names, profile
 paths, host names, addresses). They sit where the agent keeps its logs, in files of the size its
 rotation writes (1 MiB), so the export reads them exactly as it would in the field.
 """

@@ -19,7 +19,7 @@ from bench.common import (
     scratch_env,
     visible_tray_icon,
 )
-from tests.procs import stop, wait_for
+from testkit.procs import stop, wait_for
 
 KEYS = ("idle_rss_vs_minimal", "idle_cpu_percent")
 MB = 1024 * 1024

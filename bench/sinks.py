@@ -15,7 +15,7 @@ import struct
 import sys
 import threading
 
-from tests.integration.gateway import echo_server
+from testkit.gateway import echo_server
 
 BUF = 1 << 20
 

@@ -1,7 +1,7 @@
 """The agent's session tunnel against ``stunnel4`` in client mode, through one nginx gateway.
 
 Topology (all loopback): load generator -> [agent Tunnel | stunnel client] -> nginx ``stream``
-mutual TLS (tests/integration/gateway.py) -> SNI route -> sink or echo (bench/sinks.py). The
+mutual TLS (testkit/gateway.py) -> SNI route -> sink or echo (bench/sinks.py). The
 tunnel, the sinks and the load generator are separate processes, so the GIL of one does not
 slow another. Throughput: bulk bytes into the sink; latency: p50 of a 64-byte echo.
 """
@@ -30,7 +30,7 @@ from bench.common import (
     ratio,
     scratch_dir,
 )
-from tests.procs import stop
+from testkit.procs import stop
 
 KEYS = ("tunnel_throughput_vs_stunnel", "tunnel_p50_latency_vs_stunnel")
 SINK_SNI = "sink.office.city.example"
@@ -52,7 +52,7 @@ Connect = Callable[[str, int], str]  # (sni, streams) -> started local port, via
 
 
 def _write_pki(d: Path) -> None:
-    from tests.pki import issue, make_ca, server_pair  # noqa: PLC0415 (test PKI, bench only)
+    from testkit.pki import issue, make_ca, server_pair  # noqa: PLC0415 (test PKI, bench only)
 
     ca = make_ca("Bench Gateway CA")
     user = issue(ca, "Bench User")
@@ -162,7 +162,7 @@ def _sinks() -> Iterator[tuple[int, int]]:
 def _gateway(d: Path, sink: int, echo: int) -> Iterator[int]:
     import pytest  # noqa: PLC0415 (the tests' gateway helpers skip through pytest)
 
-    from tests.integration import gateway  # noqa: PLC0415
+    from testkit import gateway  # noqa: PLC0415
 
     try:
         with gateway.nginx_gateway(
@@ -177,7 +177,7 @@ def _gateway(d: Path, sink: int, echo: int) -> Iterator[int]:
 
 @contextlib.contextmanager
 def _stunnel(d: Path, gw_port: int) -> Iterator[dict[str, int]]:
-    from tests.integration.gateway import free_port, wait_port  # noqa: PLC0415
+    from testkit.gateway import free_port, wait_port  # noqa: PLC0415
 
     ports = {SINK_SNI: free_port(), ECHO_SNI: free_port()}
     services = "".join(f"""

@@ -32,8 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent import buildconfig, i18n, sbom  # noqa: E402 (after the path above)
-from agent.messages import Message, msg  # noqa: E402
+from admin import buildconfig, sbom  # noqa: E402 (after the path above)
+from agent.core import i18n  # noqa: E402 (after the path above)
+from agent.core.messages import Message, msg  # noqa: E402
 from agent.policy.errors import PolicyRefused  # noqa: E402
 
 SPEC = ROOT / "installer" / "byod-agent.spec"
@@ -75,7 +76,7 @@ def locked_versions() -> dict[str, str]:
 
 def lock_drift(python: Path) -> list[str]:
     """Bundled distributions whose installed version differs from the lock."""
-    code = ("import json; from agent import sbom; d, _ = sbom.closure(); "
+    code = ("import json; from admin import sbom; d, _ = sbom.closure(); "
             "print(json.dumps({k: v.version for k, v in d.items()}))")
     out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True,
                          cwd=ROOT).stdout
@@ -281,7 +282,7 @@ def _build_linux(args: argparse.Namespace, name: str, work: Path) -> dict[str, o
         "deb": str(deb), "deb_bytes": deb.stat().st_size}
     if is_agent:
         cdx = dist / f"{file_stem}_{meta['version']}.cdx.json"
-        code = ("import sys; from agent import sbom; "
+        code = ("import sys; from admin import sbom; "
                 f"sys.stdout.buffer.write(sbom.sbom_json(epoch={epoch}))")
         data = subprocess.run([str(python), "-c", code], capture_output=True, check=True,
                               cwd=ROOT).stdout

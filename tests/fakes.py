@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.core.errors import ProbeTimeout, ToolMissing
+from agent.core.subprocess_runner import CommandResult
 from agent.posture.context import ProbeContext, ProcInfo
-from agent.posture.errors import ProbeTimeout, ToolMissing
 from agent.posture.settings import PostureSettings
-from agent.runner import CommandResult
 
 
 @dataclass

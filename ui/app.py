@@ -14,7 +14,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
-from agent.paths import resources_dir
+from agent.core.paths import resources_dir
 
 if TYPE_CHECKING:
     from ui.tray import TrayController
@@ -76,9 +76,9 @@ def main(lang: str | None = None, open_status: bool = False) -> int:
     if QSystemTrayIcon.isSystemTrayAvailable():
         early.show()
         app.processEvents()
-    from agent import i18n  # noqa: PLC0415
+    from agent.core import i18n  # noqa: PLC0415
     from agent.diagnostics.mapping import purge_expired  # noqa: PLC0415
-    from agent.statusview import PolicyEvaluator  # noqa: PLC0415
+    from agent.presentation.status_view import PolicyEvaluator  # noqa: PLC0415
     from ui.tray import TrayController, resolve_language  # noqa: PLC0415
 
     state_file = os.environ.get("BYOD_AGENT_UI_STATE_FILE")

@@ -1,8 +1,8 @@
 """Certificate dialog: details and expiry, import a .p12, enroll with a code, remove.
 
 Every keystore call runs on the thread pool (the OS keyring may prompt or hang); results come
-back as agent.tray_cert.Outcome texts. The PKCS#12 password field is masked, cleared after use
-and never logged.
+back as agent.presentation.cert_view.Outcome texts. The PKCS#12 password field is masked,
+cleared after use and never logged.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agent import i18n, tray_cert
+from agent.core import i18n
 from agent.keystore import Keystore
+from agent.presentation import cert_view as tray_cert
 from ui import worker
 
 StoreFactory = Callable[[], Keystore]

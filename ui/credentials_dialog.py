@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agent import i18n
+from agent.core import i18n
 
 
 class CredentialsDialog(QDialog):

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agent import i18n
+from agent.core import i18n
 from agent.diagnostics.render import integrity_line
 
 _COLUMNS = ("status", "check", "summary", "evidence", "fix")

@@ -13,8 +13,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agent import __version__, i18n
-from agent.autostart import Autostart
+from agent import __version__
+from agent.core import i18n
+from agent.settings.autostart import Autostart
 
 
 class SettingsDialog(QDialog):

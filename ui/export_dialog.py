@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agent import i18n
+from agent.core import i18n
 from agent.diagnostics import export
 from agent.diagnostics.bundle import BundleError
 from ui import worker

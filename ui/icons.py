@@ -14,9 +14,9 @@ from PySide6.QtCore import QByteArray, QRectF, QSize, Qt
 from PySide6.QtGui import QGuiApplication, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
-from agent.paths import resources_dir
-from agent.statusview import TrayState
-from agent.tray_recheck import is_high_contrast
+from agent.core.paths import resources_dir
+from agent.presentation.recheck import is_high_contrast
+from agent.presentation.status_view import TrayState
 
 _SIZES = (16, 20, 22, 24, 32, 48, 64, 128)
 

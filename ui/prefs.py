@@ -2,7 +2,7 @@
 in one small JSON file per user.
 
 Start at login is not stored here: the OS entry itself (Run key, LaunchAgent, .desktop) is the
-truth, read back through agent.autostart.
+truth, read back through agent.settings.autostart.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from pathlib import Path
 
 import platformdirs
 
-from agent.i18n import LANGS
-from agent.paths import APP_AUTHOR, APP_NAME
+from agent.core.i18n import LANGS
+from agent.core.paths import APP_AUTHOR, APP_NAME
 
 
 @dataclass
 class Prefs:
-    language: str = "auto"  # "auto" follows the OS; else one of agent.i18n.LANGS
+    language: str = "auto"  # "auto" follows the OS; else one of agent.core.i18n.LANGS
     # certificate-expiry threshold ("30", "7", "1", "0") -> ISO date it was last notified
     cert_notified: dict[str, str] = field(default_factory=dict)
     last_user: str = ""  # the office PC user name for FreeRDP (never the password)

@@ -1,7 +1,8 @@
 """The remote session as a child process (``byod-agent connect TARGET --events``) via QProcess.
 
 Non-blocking: QProcess reports output and exit through the event loop. This class only moves
-bytes; parsing and state live in agent.tray_session. Disconnect sends SIGTERM (the core then
+bytes; parsing and state live in agent.presentation.session_view. Disconnect sends SIGTERM (the
+core then
 ends the client and the tunnel cleanly and says "ended: stopped") and kills after 5 s. On
 Windows QProcess.terminate() posts WM_CLOSE, which a console process ignores, so there the kill
 after the grace period is what ends it.
@@ -15,7 +16,7 @@ from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
-from agent.tray_session import (
+from agent.presentation.session_view import (
     STOP_GRACE_MS,
     LineBuffer,
     SessionEvent,

@@ -1,6 +1,7 @@
 """The status window: every check with its result, the plain reason and the steps to fix it.
 
-It only paints an ``agent.statusview.StatusView``; what a result means is decided in agent/.
+It only paints an ``agent.presentation.status_view.StatusView``; what a result means is decided
+in agent/.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agent import i18n
+from agent.core import i18n
 from agent.posture.model import Status
-from agent.statusview import CheckRow, StatusView
+from agent.presentation.status_view import CheckRow, StatusView
 from ui.icons import icon
 
 # Colour is a second cue only: every status also has its own mark (✔ ▲ ✖ ?) and word.

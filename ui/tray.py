@@ -16,14 +16,23 @@ from PySide6.QtGui import QAction
 from PySide6.QtNetwork import QNetworkInformation
 from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
-from agent import i18n, notify, tray_recheck
-from agent.autostart import Autostart
+from agent.core import i18n
 from agent.keystore import Keystore, Status
 from agent.posture.context import current_os
 from agent.posture.model import Report
+from agent.presentation import notify
+from agent.presentation import recheck as tray_recheck
+from agent.presentation.session_view import Kind, Phase, SessionEvent
+from agent.presentation.status_view import (
+    DecisionInfo,
+    StatusView,
+    TrayState,
+    build,
+    checking,
+    failed,
+)
 from agent.session.clients import needs_credentials
-from agent.statusview import DecisionInfo, StatusView, TrayState, build, checking, failed
-from agent.tray_session import Kind, Phase, SessionEvent
+from agent.settings.autostart import Autostart
 from ui import prefs as prefs_mod
 from ui import worker
 from ui.cert_dialog import CertDialog
@@ -54,7 +63,7 @@ def resolve_language(override: str | None, pref: str) -> str:
 
 class TrayController(QObject):
     view_changed = Signal(object)  # StatusView, after it is painted
-    notified = Signal(object)  # agent.notify.Notice, as shown
+    notified = Signal(object)  # agent.presentation.notify.Notice, as shown
 
     def __init__(self, run: RunFn, *, decide: DecideFn | None = None,
                  lang_override: str | None = None, prefs_path: Path | None = None,

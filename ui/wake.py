@@ -8,7 +8,7 @@
   WTSRegisterSessionNotification) seen by a native event filter.
 - macOS: NSWorkspaceDidWakeNotification and the screen-unlock distributed notification are not
   reachable from Qt without pyobjc, so there only the clock-gap detector below works.
-- Everywhere: a timer that compares wall and monotonic time (agent.tray_recheck.clock_gap).
+- Everywhere: a timer that compares wall and monotonic time (agent.presentation.recheck.clock_gap).
 
 Network changes come from QNetworkInformation in ui/tray.py.
 """
@@ -37,7 +37,7 @@ try:
 except ImportError:  # an installer may slim QtDBus away
     QDBusConnection = None  # type: ignore[assignment,misc]
 
-from agent.tray_recheck import ClockSample, clock_gap, windows_wake_reason
+from agent.presentation.recheck import ClockSample, clock_gap, windows_wake_reason
 
 log = logging.getLogger(__name__)
 

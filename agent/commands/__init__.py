@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from agent import exitcodes, i18n
+from agent.core import exitcodes, i18n
 
 
 def usage_error(lang: str, key: str, **params: object) -> int:

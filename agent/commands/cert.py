@@ -13,9 +13,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from agent import exitcodes, i18n
+from agent.core import exitcodes, i18n
+from agent.core.messages import Message, msg
 from agent.keystore import KeyState, Keystore, KeystoreError, Status, est
-from agent.messages import Message, msg
 
 # Tests and the tray hand in their own Keystore; the CLI uses the per-user default.
 KeystoreFactory = Callable[[], Keystore]

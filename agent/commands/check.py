@@ -11,11 +11,12 @@ import json
 import sys
 from pathlib import Path
 
-from agent import __version__, exitcodes, i18n
+from agent import __version__
+from agent.core import exitcodes, i18n
 from agent.policy.decision import decision_to_json, policy_to_json
 from agent.policy.errors import PolicyRefused
 from agent.policy.evaluate import evaluate
-from agent.report import render_table, report_to_json
+from agent.presentation.report import render_table, report_to_json
 
 
 def policy_refused(args: argparse.Namespace, exc: PolicyRefused, lang: str) -> int:

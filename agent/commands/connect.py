@@ -18,21 +18,21 @@ import json
 import sys
 from typing import Any
 
-from agent import exitcodes, i18n, logsetup
 from agent.commands import usage_error
 from agent.commands.check import policy_refused
+from agent.core import exitcodes, i18n, logsetup
+from agent.core.subprocess_runner import SubprocessRunner
 from agent.keystore.errors import KeystoreError
 from agent.keystore.store import Keystore
+from agent.keystore.tls import client_context
 from agent.policy.decision import decision_to_json, reasons_both, render_reason
 from agent.policy.errors import PolicyRefused
 from agent.policy.evaluate import evaluate
 from agent.policy.model import Target
 from agent.posture.context import current_os
-from agent.runner import SubprocessRunner
 from agent.session.clients import find_client
 from agent.session.launch import LaunchPlan, SessionConfigError, check_username, plan
 from agent.session.runner import Session, SessionRequest, install_stop_signals
-from agent.tlsclient import client_context
 
 NEEDS_PASSWORD = ("xfreerdp2", "xfreerdp3")  # mstsc and Windows App ask for it themselves
 

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent import exitcodes, i18n
 from agent.commands import usage_error
 from agent.commands.tray import has_display, ui_installed
+from agent.core import exitcodes, i18n
 from agent.diagnostics import bundle as bundle_mod
 from agent.diagnostics import export, render
 from agent.diagnostics.mapping import MappingError, MappingStore

@@ -8,8 +8,8 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from agent import exitcodes, i18n, paths
-from agent.messages import Message, msg
+from agent.core import exitcodes, i18n, paths
+from agent.core.messages import Message, msg
 from agent.policy import fetch
 from agent.policy.decision import policy_to_json
 from agent.policy.errors import FetchFailed, PolicyRefused

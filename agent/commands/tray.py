@@ -13,7 +13,7 @@ import importlib.util
 import sys
 from collections.abc import Mapping
 
-from agent import exitcodes, i18n
+from agent.core import exitcodes, i18n
 
 UI_MODULE = "ui.app"
 

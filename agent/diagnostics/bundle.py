@@ -26,11 +26,12 @@ from typing import Any, Protocol
 import psutil
 import pyrage
 
-from agent import __version__, i18n
+from agent import __version__
+from agent.core import i18n
+from agent.core.fsutil import atomic_write
 from agent.diagnostics.redact import Redactor
-from agent.fsutil import atomic_write
 from agent.posture.model import Report
-from agent.report import report_to_json
+from agent.presentation.report import report_to_json
 
 BUNDLE_SCHEMA = 1
 DEFAULT_CAP_BYTES = 20 * 1024 * 1024

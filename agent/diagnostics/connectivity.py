@@ -19,9 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.keystore import Identity
+from agent.keystore.tls import client_context
 from agent.policy.model import Target
 from agent.session.tunnel import TunnelError, connect_gateway
-from agent.tlsclient import client_context
 
 SCHEMA = 1
 DEFAULT_TIMEOUT_S = 5.0

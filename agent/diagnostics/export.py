@@ -16,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from agent import i18n, logsetup
+from agent.core import i18n, logsetup
+from agent.core.messages import Message, msg
 from agent.diagnostics import bundle as bundle_mod
 from agent.diagnostics import connectivity
 from agent.diagnostics.identity import local_identities
@@ -24,7 +25,6 @@ from agent.diagnostics.mapping import RETENTION_DAYS, MappingError, MappingStore
 from agent.diagnostics.redact import Redactor
 from agent.diagnostics.signer import device_signer
 from agent.keystore import Identity, Keystore, KeystoreError
-from agent.messages import Message, msg
 from agent.policy.decision import decision_to_json, policy_to_json
 from agent.policy.errors import PolicyRefused
 from agent.policy.evaluate import evaluate

@@ -32,11 +32,11 @@ from typing import Any
 
 import pyrage
 
-from agent import paths
-from agent.fsutil import atomic_write
+from agent.core import paths
+from agent.core.fsutil import atomic_write
+from agent.core.messages import msg
 from agent.keystore import backends
 from agent.keystore.errors import KeyState, KeystoreError
-from agent.messages import msg
 
 log = logging.getLogger("agent.diagnostics")
 

@@ -16,15 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-SECRET = "[REDACTED]"  # noqa: S105 (the marker, not a secret)
+from agent.core.scrub import scrub_secrets
 
-_PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]*?)-----.*?(?:-----END \1-----|\Z)", re.S)
-_KEY_VALUE = re.compile(
-    r"(?i)\b(password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|"
-    r"client[_-]?secret|private[_-]?key|otp|code)([\"']?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|\S+)")
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}")
-_URL_CRED = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 _MAC = re.compile(r"\b[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}\b")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
@@ -37,15 +30,6 @@ _TWELVE = re.compile(r"(?<!\d)(\d{4})[ -]?(\d{4})[ -]?(\d{4})(?!\d)")
 _HOME = re.compile(r"(?i)(?:[A-Z]:\\+Users\\+|/home/|/Users/)([^\\/\s\"':]+)")
 # Kept as is: they identify nobody and help reading a log.
 _KEEP_IPS = {"127.0.0.1", "0.0.0.0", "255.255.255.255", "::1", "::"}  # noqa: S104
-
-
-def scrub_secrets(s: str) -> str:
-    """Only the secret patterns (no pseudonyms): safe for any log line."""
-    s = _PEM.sub(lambda m: f"[REDACTED {m.group(1) or 'PEM'}]", s)
-    s = _URL_CRED.sub(lambda m: f"{m.group(1)}{SECRET}@", s)
-    s = _KEY_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{SECRET}", s)
-    s = _BEARER.sub(lambda m: f"{m.group(1)} {SECRET}", s)
-    return _JWT.sub(SECRET, s)
 
 
 def my_number_valid(digits: str) -> bool:

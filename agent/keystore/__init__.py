@@ -1,5 +1,4 @@
 """The user certificate: encrypted device key + chain on disk, its passphrase in the OS keystore.
-
 See docs/certificates.md. Import from here; the submodules are implementation detail.
 """
 

@@ -14,8 +14,8 @@ from typing import Any, Protocol, TypeVar
 import keyring
 from keyring import errors as kerr
 
+from agent.core.messages import msg
 from agent.keystore.errors import KeyState, KeystoreError
-from agent.messages import msg
 
 ACCEPTED: frozenset[str] = frozenset({
     "keyring.backends.SecretService.Keyring",

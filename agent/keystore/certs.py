@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from agent.core.messages import msg
 from agent.keystore.errors import KeyState, KeystoreError
-from agent.messages import msg
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 ALLOWED_CURVES = ("secp256r1", "secp384r1")

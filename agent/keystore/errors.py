@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from agent.messages import Message
+from agent.core.messages import Message
 
 
 class KeyState(StrEnum):

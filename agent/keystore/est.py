@@ -17,12 +17,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from agent import tlsclient
+from agent.core.messages import msg
 from agent.keystore import certs
+from agent.keystore import tls as tlsclient
 from agent.keystore.certs import CertInfo
 from agent.keystore.errors import KeyState, KeystoreError
 from agent.keystore.store import EstConfig, Keystore, new_key_and_csr
-from agent.messages import msg
 
 WELL_KNOWN = "/.well-known/est"
 TIMEOUT = (10.0, 30.0)

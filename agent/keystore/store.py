@@ -23,11 +23,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from agent import paths
+from agent.core import paths
+from agent.core.messages import Message, msg
 from agent.keystore import backends, certs, files
 from agent.keystore.certs import CertInfo, ExpiryWarning, PrivateKey
 from agent.keystore.errors import KeyState, KeystoreError
-from agent.messages import Message, msg
 
 SERVICE = "byod-agent"
 PASSPHRASE_NAME = "device-key-passphrase"  # noqa: S105 (the entry name)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from agent.messages import msg
+from agent.core.errors import ParseError
+from agent.core.messages import msg
 from agent.posture.dispatch import version_tuple
-from agent.posture.errors import ParseError
 from agent.posture.model import Finding, Status
 
 SOURCES: tuple[str, ...] = ()

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from agent.messages import msg
+from agent.core.errors import ParseError, ProbeTimeout, SourceMissing
+from agent.core.messages import msg
 from agent.policy.model import ClockSkewRule
 from agent.posture.context import ProbeContext
-from agent.posture.errors import ParseError, ProbeTimeout, SourceMissing
 from agent.posture.model import Finding, Status
 
 SOURCES: tuple[str, ...] = ()

@@ -16,8 +16,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from agent import i18n
-from agent.messages import Message, msg
+from agent.core import i18n
+from agent.core.messages import Message, msg
 from agent.policy.model import CheckRule, Enforce, LoadedPolicy, OnUnknown, Policy
 from agent.posture.model import Report, Status
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.messages import Message
+from agent.core.messages import Message
 
 
 class PolicyRefused(Exception):

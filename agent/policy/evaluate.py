@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent import paths
+from agent.core import paths
 from agent.policy.checks import posture_settings, selected_checks
 from agent.policy.decision import Decision, decide
 from agent.policy.loader import policy_in_force

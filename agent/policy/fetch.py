@@ -19,8 +19,8 @@ from typing import Any
 
 import requests
 
-from agent.fsutil import atomic_write
-from agent.messages import msg
+from agent.core.fsutil import atomic_write
+from agent.core.messages import msg
 from agent.policy.errors import FetchFailed, PolicyRefused
 from agent.policy.loader import loaded_policy, remember_refusal, verify_policy
 from agent.policy.model import LoadedPolicy, UpdateSource

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.messages import msg
-from agent.paths import resources_dir
+from agent.core.messages import msg
+from agent.core.paths import resources_dir
 from agent.policy.errors import PolicyRefused
 from agent.policy.model import LoadedPolicy, Policy
 from agent.policy.schema import MAX_POLICY_BYTES, parse_policy

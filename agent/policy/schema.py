@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from agent.messages import msg
+from agent.core.messages import msg
 from agent.policy.errors import PolicyRefused
 from agent.policy.model import (
     CheckRule,

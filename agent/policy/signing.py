@@ -24,8 +24,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from agent.messages import msg
-from agent.paths import resources_dir
+from agent.core.messages import msg
+from agent.core.paths import resources_dir
 from agent.policy.errors import PolicyRefused
 
 SIG_FORMAT = "byod-policy-sig/1"

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agent.messages import msg
+from agent.core.errors import SourceMissing
+from agent.core.messages import msg
 from agent.policy.model import SoftwareRule
 from agent.posture.context import ProbeContext, ProcInfo
-from agent.posture.errors import SourceMissing
 from agent.posture.model import Finding, Status
 
 SOURCES: tuple[str, ...] = ()  # the process list only; no file is read

@@ -1,6 +1,6 @@
 """Per-user policy state: highest serial accepted per policy id, recent refusals, last good copy.
 
-Lives in the user state directory (agent.paths.state_dir(); tests hand a temporary one). Every
+Lives in the user state directory (agent.core.paths.state_dir(); tests hand a temporary one). Every
 write is atomic (temp file in the same directory, fsync, os.replace) so a crash or a second agent
 process never leaves a half-written file. The serial table is merged (max) with what is on disk
 just before each write, so two agent processes cannot lower a serial by racing.
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.fsutil import atomic_write
-from agent.messages import Message, msg
+from agent.core.fsutil import atomic_write
+from agent.core.messages import Message, msg
 from agent.policy.errors import PolicyRefused
 
 STATE_FILE = "policy-state.json"

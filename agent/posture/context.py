@@ -7,7 +7,6 @@ snapshot that a single PowerShell call produced for all checks.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -20,10 +19,10 @@ from typing import Any
 
 import psutil
 
+from agent.core.errors import ParseError, SourceMissing
+from agent.core.subprocess_runner import Runner, SubprocessRunner
 from agent.posture import windows_snapshot
-from agent.posture.errors import ParseError, SourceMissing
 from agent.posture.settings import PostureSettings
-from agent.runner import Runner, SubprocessRunner
 
 
 def current_os() -> str:
@@ -131,13 +130,3 @@ def default_context(settings: PostureSettings | None = None,
     runner = SubprocessRunner(env, default_timeout=settings.probe_timeout_s, deadline=deadline)
     home = Path(env.get("HOME") or env.get("USERPROFILE") or str(Path.home()))
     return ProbeContext(os=current_os(), runner=runner, home=home, env=env, settings=settings)
-
-
-def load_json_snapshot(raw: bytes) -> Mapping[str, Any]:
-    try:
-        data = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ParseError("Windows snapshot", str(exc)) from exc
-    if not isinstance(data, dict):
-        raise ParseError("Windows snapshot", "top level is not an object")
-    return data

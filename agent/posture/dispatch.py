@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from agent.core.errors import Unsupported
 from agent.posture.context import ProbeContext
-from agent.posture.errors import Unsupported
 from agent.posture.model import Finding
 
 Probe = Callable[[ProbeContext], Finding]

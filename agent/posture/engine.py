@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from agent.messages import msg
+from agent.core.errors import ProbeError
+from agent.core.messages import msg
 from agent.posture import registry
 from agent.posture.context import ProbeContext
-from agent.posture.errors import ProbeError
 from agent.posture.model import CheckResult, Finding, HostInfo, Report, Status
 
 CheckFn = Callable[[ProbeContext], Finding]

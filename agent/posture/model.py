@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from agent.messages import Message
+from agent.core.messages import Message
 
 CHECK_IDS: tuple[str, ...] = (
     "os_supported",

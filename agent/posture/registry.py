@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agent.posture import (
-    antivirus,
-    disk_encryption,
-    firewall,
-    os_supported,
-    os_updates,
-    screen_lock,
-)
+from agent.posture.checks.antivirus import check as antivirus
+from agent.posture.checks.disk_encryption import check as disk_encryption
+from agent.posture.checks.firewall import check as firewall
+from agent.posture.checks.os_supported import check as os_supported
+from agent.posture.checks.os_updates import check as os_updates
+from agent.posture.checks.screen_lock import check as screen_lock
 from agent.posture.context import ProbeContext
 from agent.posture.model import Finding
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from agent.posture import lifecycle
+from agent.posture.checks.os_supported import lifecycle
 
 
 @dataclass(frozen=True)

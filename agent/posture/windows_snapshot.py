@@ -9,14 +9,13 @@ it recorded outputs and faults exactly as they would reach it on a real PC.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
-# context imports this module: take the module, not the name, to keep the cycle harmless.
-from agent.posture import context as _context
-from agent.posture.errors import ParseError
-from agent.runner import Runner
+from agent.core.errors import ParseError
+from agent.core.subprocess_runner import Runner
 
 SCHEMA = 1
 SCRIPT_NAME = "windows_snapshot.ps1"
@@ -55,7 +54,7 @@ def command_line_length(argv: list[str]) -> int:
 
 
 def parse(raw: bytes) -> Mapping[str, Any]:
-    data = _context.load_json_snapshot(raw)
+    data = load_json_snapshot(raw)
     schema = data.get("schema")
     if schema != SCHEMA or isinstance(schema, bool):
         raise ParseError("Windows snapshot", f"schema {schema!r}, expected {SCHEMA}")
@@ -66,3 +65,13 @@ def collect(runner: Runner) -> Mapping[str, Any]:
     """Run the snapshot script once; its exit code and output are checked, never trusted."""
     result = runner.run(command()).check()
     return parse(result.stdout)
+
+
+def load_json_snapshot(raw: bytes) -> Mapping[str, Any]:
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ParseError("Windows snapshot", str(exc)) from exc
+    if not isinstance(data, dict):
+        raise ParseError("Windows snapshot", "top level is not an object")
+    return data

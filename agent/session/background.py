@@ -12,7 +12,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from agent import logsetup
+from agent.core import logsetup
 from agent.session.tunnel import Tunnel, TunnelStats
 
 T = TypeVar("T")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from agent.posture.errors import ProbeError
-from agent.runner import Runner
+from agent.core.errors import ProbeError
+from agent.core.subprocess_runner import Runner
 from agent.session.launch import DEFAULT_CLIENTS, ClientInfo
 
 _FREERDP_VERSION = re.compile(r"FreeRDP version (\d+)\.(\d+)")

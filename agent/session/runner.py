@@ -28,7 +28,7 @@ from typing import IO, Any
 
 import psutil
 
-from agent import exitcodes
+from agent.core import exitcodes
 from agent.policy.decision import Decision, reasons_both
 from agent.policy.model import Target
 from agent.session.background import BackgroundTunnel

@@ -34,7 +34,7 @@ VERSION=$("$PY" -c "import tomllib;print(tomllib.load(open('pyproject.toml','rb'
 
 stem="BYOD-Agent-demo"
 if [ -n "$config" ]; then
-  "$PY" -c 'import sys; from pathlib import Path; from agent.buildconfig import check_config; check_config(Path(sys.argv[1]))' "$config"
+  "$PY" -c 'import sys; from pathlib import Path; from admin.buildconfig import check_config; check_config(Path(sys.argv[1]))' "$config"
   export BYOD_CONFIG_DIR="$config"
   stem="BYOD-Agent"
 else
@@ -46,7 +46,7 @@ work="$ROOT/build/installer/macos"
 "$PY" -m PyInstaller --noconfirm --clean --workpath "$work/work" --distpath "$work/dist" installer/byod-agent.spec
 app="$work/dist/byod-agent.app"
 if [ -n "$config" ]; then
-  "$PY" -c 'import sys; from pathlib import Path; from agent.buildconfig import demo_findings
+  "$PY" -c 'import sys; from pathlib import Path; from admin.buildconfig import demo_findings
 f = demo_findings(Path(sys.argv[1]))
 if f: sys.exit("Refusing to build: this customized installer would ship DEMO files: " + "; ".join(f))' \
     "$app/Contents/Resources/resources"
@@ -74,6 +74,6 @@ xcrun stapler validate "$pkg"
 spctl --assess --type install --verbose=2 "$pkg"
 spctl --assess --type execute --verbose=2 "$app"
 
-"$PY" -c 'import sys; from agent import sbom; sys.stdout.buffer.write(sbom.sbom_json(epoch=int(sys.argv[1])))' \
+"$PY" -c 'import sys; from admin import sbom; sys.stdout.buffer.write(sbom.sbom_json(epoch=int(sys.argv[1])))' \
   "$SOURCE_DATE_EPOCH" > "$dist/$stem-$VERSION-macos.cdx.json"
 echo "built $pkg"

@@ -53,7 +53,7 @@ if ($Release) {
 $Stem = "BYOD-Agent-demo"
 if ($Config) {
   $Config = (Resolve-Path $Config).Path
-  Invoke-Checked $Python @("-c", "import sys; from pathlib import Path; from agent.buildconfig import check_config; check_config(Path(sys.argv[1]))", $Config)
+  Invoke-Checked $Python @("-c", "import sys; from pathlib import Path; from admin.buildconfig import check_config; check_config(Path(sys.argv[1]))", $Config)
   $env:BYOD_CONFIG_DIR = $Config
   $Stem = "BYOD-Agent"
 } else {
@@ -66,7 +66,7 @@ $Work = Join-Path $Root "build/installer/windows"
 Invoke-Checked $Python @("-m", "PyInstaller", "--noconfirm", "--clean", "--workpath", "$Work/work", "--distpath", "$Work/dist", "installer/byod-agent.spec")
 $App = Join-Path $Work "dist/byod-agent"
 if ($Config) {
-  $found = & $Python -c "import sys; from pathlib import Path; from agent.buildconfig import demo_findings; f = demo_findings(Path(sys.argv[1])); print('; '.join(f)); sys.exit(1 if f else 0)" "$App/_internal/resources"
+  $found = & $Python -c "import sys; from pathlib import Path; from admin.buildconfig import demo_findings; f = demo_findings(Path(sys.argv[1])); print('; '.join(f)); sys.exit(1 if f else 0)" "$App/_internal/resources"
   if ($LASTEXITCODE -ne 0) { throw "Refusing to build: this customized installer would ship DEMO files: $found" }
 }
 
@@ -92,5 +92,5 @@ Invoke-Sign @($Msi)
 Invoke-Checked "signtool" @("verify", "/pa", "/v", $Msi)
 
 # 4. SBOM
-& $Python -c "import sys; from agent import sbom; sys.stdout.buffer.write(sbom.sbom_json(epoch=int(sys.argv[1])))" $env:SOURCE_DATE_EPOCH | Set-Content -Encoding utf8NoBOM (Join-Path $Dist "$Stem-$Version-windows.cdx.json")
+& $Python -c "import sys; from admin import sbom; sys.stdout.buffer.write(sbom.sbom_json(epoch=int(sys.argv[1])))" $env:SOURCE_DATE_EPOCH | Set-Content -Encoding utf8NoBOM (Join-Path $Dist "$Stem-$Version-windows.cdx.json")
 Write-Host "Built $Msi"

@@ -8,10 +8,11 @@ import sys
 
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QWidget
 
-from agent.posture import disk_encryption, os_supported
+from agent.posture.checks.disk_encryption import check as disk_encryption
+from agent.posture.checks.os_supported import check as os_supported
 from agent.posture.context import default_context
 from agent.posture.engine import run_posture
-from agent.statusview import DecisionInfo, TargetInfo, build
+from agent.presentation.status_view import DecisionInfo, TargetInfo, build
 from ui.status_window import StatusWindow
 
 

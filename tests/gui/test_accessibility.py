@@ -23,11 +23,12 @@ from PySide6.QtWidgets import (
 )
 
 from agent.keystore import Keystore
-from agent.posture import disk_encryption, os_supported
+from agent.posture.checks.disk_encryption import check as disk_encryption
+from agent.posture.checks.os_supported import check as os_supported
 from agent.posture.context import default_context
 from agent.posture.engine import run_posture
 from agent.posture.model import Report
-from agent.statusview import DecisionInfo, TargetInfo, TrayState
+from agent.presentation.status_view import DecisionInfo, TargetInfo, TrayState
 from tests.conftest import REPO
 from ui import icons
 from ui.cert_dialog import CertDialog

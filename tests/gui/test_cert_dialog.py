@@ -12,10 +12,10 @@ import pytest
 from PySide6.QtWidgets import QLabel, QLineEdit, QMessageBox
 
 from agent.keystore import Keystore
+from testkit.pki import CA, DAY, issue, make_ca, p12, server_pair
 from tests.conftest import require
 from tests.integration import secret_service
 from tests.integration.est_server import EstState, serving
-from tests.pki import CA, DAY, issue, make_ca, p12, server_pair
 from ui.cert_dialog import CertDialog
 
 pytestmark = pytest.mark.gui

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from agent.autostart import Autostart
 from agent.diagnostics import export
 from agent.diagnostics.mapping import MappingStore
 from agent.diagnostics.reader import open_bundle
+from agent.settings.autostart import Autostart
 from tests.conftest import require
 from tests.integration import secret_service
 from ui.export_dialog import ExportDialog

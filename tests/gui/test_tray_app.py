@@ -13,13 +13,14 @@ from keyring.backends import fail
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 from PySide6.QtWidgets import QLabel, QPushButton
 
-from agent.autostart import Autostart
 from agent.keystore import Keystore
-from agent.posture import disk_encryption, os_supported
+from agent.posture.checks.disk_encryption import check as disk_encryption
+from agent.posture.checks.os_supported import check as os_supported
 from agent.posture.context import ProbeContext, default_context
 from agent.posture.engine import run_posture
 from agent.posture.model import Finding, Report
-from agent.statusview import TrayState
+from agent.presentation.status_view import TrayState
+from agent.settings.autostart import Autostart
 from ui import worker
 from ui.tray import TrayController
 from ui.wake import WakeWatcher

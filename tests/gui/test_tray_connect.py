@@ -12,12 +12,12 @@ import pytest
 from keyring.backends import fail
 
 from agent.keystore import Keystore
-from agent.posture import os_supported
+from agent.posture.checks.os_supported import check as os_supported
 from agent.posture.context import default_context
 from agent.posture.engine import run_posture
 from agent.posture.model import Report
-from agent.statusview import DecisionInfo, TargetInfo
-from agent.tray_session import Kind, SessionEvent
+from agent.presentation.session_view import Kind, SessionEvent
+from agent.presentation.status_view import DecisionInfo, TargetInfo
 from tests.conftest import REPO
 from ui.session import SessionProcess
 from ui.tray import TrayController

@@ -11,11 +11,11 @@ import pytest
 
 from agent.keystore import KeyState, Status
 from agent.keystore.certs import CertInfo, expiry_warning
-from agent.posture import os_supported
+from agent.posture.checks.os_supported import check as os_supported
 from agent.posture.context import default_context
 from agent.posture.engine import run_posture
 from agent.posture.model import Report
-from agent.statusview import DecisionInfo, TrayState
+from agent.presentation.status_view import DecisionInfo, TrayState
 from ui.tray import TrayController
 from ui.wake import ClockJumpDetector, WakeWatcher
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from testkit.procs import stop
 from tests.conftest import REPO, require, require_tool
-from tests.procs import stop
 
 pytestmark = pytest.mark.gui
 PROBE = Path(__file__).with_name("wake_probe.py")

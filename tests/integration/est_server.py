@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from tests.pki import Pair
+from testkit.pki import Pair
 
 PREFIX = "/.well-known/est"
 

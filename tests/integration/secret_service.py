@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.procs import stop
+from testkit.procs import stop
 
 PASSWORD = b"login-keyring-test-password"
 SERVICE_NAME = "org.freedesktop.secrets"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.posture import antivirus
+from agent.core.subprocess_runner import SubprocessRunner
+from agent.posture.checks.antivirus import check as antivirus
 from agent.posture.context import ProbeContext, ProcInfo, list_processes
 from agent.posture.engine import run_one
 from agent.posture.model import CheckResult, Status
-from agent.runner import SubprocessRunner
 from tests.conftest import require
 from tests.fakes import FakeRunner
 from tests.integration import clamd_daemon

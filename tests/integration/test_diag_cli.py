@@ -113,9 +113,9 @@ def test_bad_ticket_and_hostile_file_exit_2(tmp_path: Path) -> None:
 
 def test_enrolled_device_signs_and_the_desk_verifies(tmp_path: Path) -> None:
     """With a certificate in the real keystore, ``diag show`` names the signer and exits 0."""
+    from testkit.pki import CA, issue, p12
     from tests.conftest import require
     from tests.integration import secret_service
-    from tests.pki import CA, issue, p12
 
     require(secret_service.available(), "dbus-daemon/gnome-keyring-daemon not installed")
     user = issue(CA, "Yamada Taro")

@@ -15,8 +15,8 @@ from agent.diagnostics import bundle, connectivity
 from agent.diagnostics.redact import Redactor
 from agent.keystore import CertInfo, Identity
 from agent.policy.model import Target
-from tests.integration.gateway import Gateway, echo_server, nginx_gateway
-from tests.pki import Pair, issue, make_ca, server_pair
+from testkit.gateway import Gateway, echo_server, nginx_gateway
+from testkit.pki import Pair, issue, make_ca, server_pair
 from tests.unit.test_bundle_reader import _report
 
 pytestmark = pytest.mark.real

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.posture import disk_encryption
+from agent.core.subprocess_runner import SubprocessRunner
+from agent.posture.checks.disk_encryption import check as disk_encryption
 from agent.posture.context import default_context
 from agent.posture.model import Status
-from agent.runner import SubprocessRunner
 from tests.conftest import require, require_linux_root, require_tool
 from tests.fakes import make_ctx
 

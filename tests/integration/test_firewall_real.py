@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from agent.posture import firewall
+from agent.core.subprocess_runner import CommandResult, SubprocessRunner
+from agent.posture.checks.firewall import check as firewall
 from agent.posture.context import ProbeContext
 from agent.posture.engine import run_one
 from agent.posture.model import Status
-from agent.runner import CommandResult, SubprocessRunner
 from tests.conftest import require_linux_root, require_tool
 
 pytestmark = pytest.mark.real

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 
+from testkit.pki import CA, issue, p12
 from tests.conftest import REPO, require, require_tool
 from tests.integration import secret_service
-from tests.pki import CA, issue, p12
 
 pytestmark = pytest.mark.real
 PASSWORD = "市役所-p12"

@@ -14,10 +14,10 @@ import pytest
 from cryptography import x509
 
 from agent.keystore import KeyState, Keystore, KeystoreError, est, store
+from testkit.pki import make_ca, server_pair
 from tests.conftest import REPO, require
 from tests.integration import secret_service
 from tests.integration.est_server import EstState, serving
-from tests.pki import make_ca, server_pair
 
 pytestmark = pytest.mark.real
 CA = make_ca("Example City Enrollment CA")
@@ -111,7 +111,7 @@ def test_untrusted_server_is_refused(env: tuple[secret_service.SecretService, Ke
 
 
 def test_reenroll_without_client_certificate_is_refused(server_dir: Path) -> None:
-    from agent import tlsclient
+    from agent.keystore import tls as tlsclient
 
     with serving(EstState(CA), SERVER, server_dir) as url, \
             tlsclient.session(tlsclient.client_context(ANCHOR)) as s:

@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from agent.keystore import KeyState, Keystore, KeystoreError, store
+from testkit.pki import CA, DAY, NOW, issue, p12
 from tests.conftest import require
 from tests.integration import secret_service
-from tests.pki import CA, DAY, NOW, issue, p12
 
 pytestmark = pytest.mark.real
 PASSWORD = b"p12-pass"

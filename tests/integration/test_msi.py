@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from tests import pki
+from testkit import pki
 from tests.conftest import REPO, require_tool
 
 pytestmark = [pytest.mark.installer, pytest.mark.real]

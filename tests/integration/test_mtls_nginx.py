@@ -17,12 +17,12 @@ import pytest
 import requests
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from agent import tlsclient
 from agent.keystore import KeyState, Keystore, KeystoreError
+from agent.keystore import tls as tlsclient
+from testkit.gateway import free_port, running_nginx
+from testkit.pki import DAY, NOW, Pair, issue, make_ca, p12
 from tests.conftest import require, require_tool
 from tests.integration import secret_service
-from tests.integration.gateway import free_port, running_nginx
-from tests.pki import DAY, NOW, Pair, issue, make_ca, p12
 
 pytestmark = pytest.mark.real
 CA = make_ca("Example City Gateway CA")

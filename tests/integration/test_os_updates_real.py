@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.posture import os_updates
+from agent.core.subprocess_runner import SubprocessRunner
+from agent.posture.checks.os_updates import check as os_updates
 from agent.posture.context import ProbeContext, default_context
 from agent.posture.engine import run_one
 from agent.posture.model import Status
-from agent.runner import SubprocessRunner
 from tests.conftest import require, require_linux_root, require_tool
 
 pytestmark = pytest.mark.timeout(120)

@@ -20,12 +20,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from agent.core.errors import SourceMissing
 from agent.policy import clock
 from agent.policy.errors import FetchFailed, PolicyRefused
 from agent.policy.fetch import fetch_update
 from agent.policy.loader import resolve_active
 from agent.policy.model import UpdateSource
-from agent.posture.errors import SourceMissing
 from tests.unit.test_policy_support import NOW, Signer, policy_text, state_in
 
 SIGNER = Signer()

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.posture import screen_lock
+from agent.core.subprocess_runner import SubprocessRunner
+from agent.posture.checks.screen_lock import check as screen_lock
 from agent.posture.context import ProbeContext
 from agent.posture.engine import run_one
 from agent.posture.model import CheckResult, Status
-from agent.runner import SubprocessRunner
 from tests.conftest import require, require_tool
 
 pytestmark = pytest.mark.real

@@ -19,12 +19,12 @@ from typing import Any
 import psutil
 import pytest
 
+from testkit.gateway import Gateway, free_port, nginx_gateway
+from testkit.pki import CA, Pair, issue, make_ca, p12, server_pair
+from testkit.procs import stop, wait_for
 from tests.conftest import require
 from tests.integration import clamd_daemon, secret_service, xrdp_server
 from tests.integration.custom_install import agent_process, make_install
-from tests.integration.gateway import Gateway, free_port, nginx_gateway
-from tests.pki import CA, Pair, issue, make_ca, p12, server_pair
-from tests.procs import stop, wait_for
 from tests.unit.test_policy_support import Signer
 
 pytestmark = [pytest.mark.real, pytest.mark.timeout(180)]

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from testkit.procs import stop, wait_for
+from testkit.xdisplay import free_display, x_display
 from tests.conftest import REPO, require_tool
-from tests.procs import stop, wait_for
-from tests.xdisplay import free_display, x_display
 
 pytestmark = pytest.mark.real
 

@@ -16,8 +16,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from agent.session.tunnel import Tunnel, TunnelError, connect_gateway
-from tests.integration.gateway import Gateway, echo_server, nginx_gateway
-from tests.pki import Pair, issue, make_ca, server_pair
+from testkit.gateway import Gateway, echo_server, nginx_gateway
+from testkit.pki import Pair, issue, make_ca, server_pair
 
 CA = make_ca("Example City Gateway CA")
 FOREIGN = make_ca("Somewhere Else CA")

@@ -25,11 +25,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from testkit.gateway import free_port, wait_port
+from testkit.pki import Pair, issue, make_ca
+from testkit.procs import stop
+from testkit.xdisplay import free_display, x_display
 from tests.conftest import require, require_tool
-from tests.integration.gateway import free_port, wait_port
-from tests.pki import Pair, issue, make_ca
-from tests.procs import stop
-from tests.xdisplay import free_display, x_display
 
 USER = "byodrdp"
 OFFICE_HOST = "office-pc-0001.city.test"

@@ -15,7 +15,7 @@ import pytest
 pytestmark = pytest.mark.skipif(sys.platform != "darwin",
                                 reason="macOS-only: runs on the macOS CI runner")
 
-from agent.posture.os_supported import parse_system_version_plist  # noqa: E402
+from agent.posture.checks.os_supported.check import parse_system_version_plist  # noqa: E402
 from tests.platform.live import assert_report_contract, run_check_json  # noqa: E402
 
 

@@ -19,8 +19,8 @@ import pytest
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("win"),
                                 reason="Windows-only: runs on the Windows CI runner")
 
+from agent.core.subprocess_runner import SubprocessRunner  # noqa: E402
 from agent.posture import windows_snapshot  # noqa: E402
-from agent.runner import SubprocessRunner  # noqa: E402
 from tests.platform.live import assert_report_contract, run_check_json  # noqa: E402
 
 SECTIONS = ("os", "updates", "bitlocker", "antivirus", "firewall", "screen_lock")

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from agent import i18n
-from agent.posture import antivirus
-from agent.posture.antivirus_parsers import decode_product_state, parse_spctl_status
+from agent.core import i18n
+from agent.core.errors import ParseError
+from agent.posture.checks.antivirus import check as antivirus
+from agent.posture.checks.antivirus.parsers import decode_product_state, parse_spctl_status
 from agent.posture.context import ProcInfo
 from agent.posture.engine import run_one
-from agent.posture.errors import ParseError
 from agent.posture.model import CheckResult, Finding, Status
 from agent.posture.settings import PostureSettings
 from tests.conftest import FIXTURES

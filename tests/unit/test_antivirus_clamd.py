@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.posture import clamd
-from agent.posture.errors import ParseError, ProbeTimeout, SourceMissing
+from agent.core.errors import ParseError, ProbeTimeout, SourceMissing
+from agent.posture.checks.antivirus import clamd
 from tests.conftest import FIXTURES
 
 LINUX = FIXTURES / "antivirus" / "linux"

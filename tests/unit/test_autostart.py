@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.autostart import (
+from agent.settings.autostart import (
     LABEL,
     Autostart,
     launch_agent_plist,

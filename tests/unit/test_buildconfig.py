@@ -14,9 +14,10 @@ import pyrage
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent import admin, buildconfig
+from admin import buildconfig
+from admin import cli as admin
 from agent.policy import signing
-from tests import pki
+from testkit import pki
 from tests.conftest import REPO
 
 DEMO_PUB = REPO / "resources" / "trust" / "demo-DEMO.pub"

@@ -11,10 +11,10 @@ from pathlib import Path
 import pyrage
 import pytest
 
+from agent.core.messages import msg
 from agent.diagnostics import bundle, render
 from agent.diagnostics.reader import HostileBundle, extract, open_bundle
 from agent.diagnostics.redact import Redactor
-from agent.messages import msg
 from agent.posture.model import CheckResult, HostInfo, Report, Status
 
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from agent.posture import disk_encryption as de
-from agent.posture.disk_encryption import Bde, Enc
-from agent.posture.errors import ParseError
+from agent.core.errors import ParseError
+from agent.posture.checks.disk_encryption import check as de
+from agent.posture.checks.disk_encryption.check import Bde, Enc
 from agent.posture.model import Status
 from tests.conftest import FIXTURES
 from tests.fakes import FakeRunner, Recorded, make_ctx

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.core.errors import ProbeTimeout
 from agent.posture import registry
 from agent.posture.context import ProcInfo
 from agent.posture.engine import run_checks, run_one
-from agent.posture.errors import ProbeTimeout
 from agent.posture.model import Status
 from tests.fakes import FaultRunner, make_ctx
 
@@ -31,7 +31,7 @@ PROCS = [ProcInfo(4242, name, f"/usr/sbin/{name}", (f"/usr/sbin/{name}",)) for n
 def _sources() -> set[str]:
     paths: set[str] = set()
     for check_id, _fn in registry.CHECKS:
-        module = __import__(f"agent.posture.{check_id}", fromlist=["SOURCES"])
+        module = __import__(f"agent.posture.checks.{check_id}.check", fromlist=["SOURCES"])
         paths.update(getattr(module, "SOURCES", ()))
     return paths
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from agent import remediation
-from agent.posture import firewall
+from agent.core.errors import ParseError, ProbeTimeout
+from agent.posture.checks.firewall import check as firewall
 from agent.posture.engine import run_one
-from agent.posture.errors import ParseError, ProbeTimeout
 from agent.posture.model import Status
+from agent.presentation import remediation
 from tests.conftest import FIXTURES
 from tests.fakes import FakeRunner, Recorded, make_ctx
 

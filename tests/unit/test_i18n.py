@@ -6,7 +6,7 @@ import ast
 import re
 import string
 
-from agent import i18n
+from agent.core import i18n
 from agent.posture.model import Status
 from tests.conftest import REPO
 

@@ -1,6 +1,6 @@
 """A small test PKI made with `cryptography`, and the pure certificate rules tested on it.
 
-The builders live in tests/pki.py.
+The builders live in testkit/pki.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from agent.keystore import KeyState, KeystoreError, certs
-from tests.pki import CA, DAY, NOW, Key, Pair, ec_key, issue
+from testkit.pki import CA, DAY, NOW, Key, Pair, ec_key, issue
 
 # -- the pure rules ---------------------------------------------------------------------------
 

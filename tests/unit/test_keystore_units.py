@@ -15,11 +15,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from agent import i18n
 from agent.commands import cert as cert_cmd
+from agent.core import i18n
 from agent.keystore import KeyState, Keystore, KeystoreError, Status, backends, est, files
 from agent.keystore.certs import CertInfo, ExpiryWarning
-from tests.pki import CA, DAY, NOW, issue
+from testkit.pki import CA, DAY, NOW, issue
 
 
 def _named(module: str, name: str) -> object:

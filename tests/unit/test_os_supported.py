@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.posture import os_supported
+from agent.posture.checks.os_supported import check as os_supported
 from agent.posture.model import Status
 from tests.conftest import FIXTURES
 from tests.fakes import make_ctx

@@ -8,14 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from agent.posture import os_updates
-from agent.posture.errors import ParseError, ToolMissing, Unsupported
+from agent.core.errors import ParseError, ToolMissing, Unsupported
+from agent.posture.checks.os_supported.check import parse_os_release
+from agent.posture.checks.os_updates import check as os_updates
+from agent.posture.checks.os_updates.apt import (
+    apt_command,
+    is_security_origin,
+    parse_apt_simulation,
+)
+from agent.posture.checks.os_updates.dnf import parse_dnf_check_update
+from agent.posture.checks.os_updates.linux import choose_manager
 from agent.posture.model import Status
-from agent.posture.os_supported import parse_os_release
 from agent.posture.settings import PostureSettings
-from agent.posture.updates_apt import apt_command, is_security_origin, parse_apt_simulation
-from agent.posture.updates_dnf import parse_dnf_check_update
-from agent.posture.updates_linux import choose_manager
 from tests.conftest import FIXTURES
 from tests.fakes import FakeRunner, Recorded, make_ctx
 

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from agent.posture import os_updates
-from agent.posture.engine import run_one
-from agent.posture.errors import ParseError
-from agent.posture.model import Finding, Status
-from agent.posture.settings import PostureSettings
-from agent.posture.updates_macos import (
+from agent.core.errors import ParseError
+from agent.posture.checks.os_updates import check as os_updates
+from agent.posture.checks.os_updates.macos import (
     SOFTWARE_UPDATE_PLIST,
     SYSTEM_VERSION_PLIST,
     parse_software_update_plist,
 )
+from agent.posture.engine import run_one
+from agent.posture.model import Finding, Status
+from agent.posture.settings import PostureSettings
 from tests.conftest import FIXTURES
 from tests.fakes import make_ctx
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from agent.posture import os_updates
+from agent.posture.checks.os_updates import check as os_updates
+from agent.posture.checks.os_updates.windows import last_windows_patch, parse_updates_section
 from agent.posture.engine import run_one
 from agent.posture.model import Status
 from agent.posture.settings import PostureSettings
-from agent.posture.updates_windows import last_windows_patch, parse_updates_section
 from tests.conftest import FIXTURES
 from tests.fakes import make_ctx
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from agent.core.errors import SourceMissing
 from agent.policy import agent_version, clock, software
 from agent.policy.model import ClockSkewRule, SoftwareRule
 from agent.posture.context import ProcInfo
 from agent.posture.engine import run_one
-from agent.posture.errors import SourceMissing
 from agent.posture.model import Status
 from tests.fakes import make_ctx
 
@@ -110,7 +110,7 @@ def test_clock_unreachable_or_no_reference_is_unknown() -> None:
 
 @pytest.mark.parametrize("header", [None, "", "yesterday", "Thu, 99 Foo 2026 99:00:00 GMT"])
 def test_bad_date_header_is_a_parse_error(header: str | None) -> None:
-    from agent.posture.errors import ParseError
+    from agent.core.errors import ParseError
 
     with pytest.raises(ParseError):
         clock.parse_http_date(header)

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from agent.messages import msg
+from agent.core.messages import msg
 from agent.policy.checks import posture_settings, selected_checks
 from agent.policy.decision import Outcome, decide, decide_one, decision_to_json
 from agent.policy.model import CheckRule, Enforce, OnUnknown

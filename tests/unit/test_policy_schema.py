@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.paths import resources_dir
+from agent.core.paths import resources_dir
 from agent.policy.errors import PolicyRefused
 from agent.policy.model import Enforce, OnUnknown
 from agent.policy.schema import MAX_POLICY_BYTES, parse_host_port, parse_policy, valid_host

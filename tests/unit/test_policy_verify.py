@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent import admin
-from agent.paths import resources_dir
+from admin import cli as admin
+from agent.core.paths import resources_dir
 from agent.policy import signing
 from agent.policy.errors import PolicyRefused
 from agent.policy.loader import load_file, resolve_active, verify_policy

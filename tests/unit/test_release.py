@@ -12,7 +12,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent import admin, release, sbom
+from admin import cli as admin
+from admin import release, sbom
 from agent.policy import signing
 from tests.conftest import require_tool
 

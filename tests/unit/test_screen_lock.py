@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from agent import remediation
-from agent.posture import screen_lock
+from agent.core.errors import ParseError
+from agent.posture.checks.screen_lock import check as screen_lock
 from agent.posture.engine import run_one
-from agent.posture.errors import ParseError
 from agent.posture.model import CheckResult, Status
 from agent.posture.settings import PostureSettings
+from agent.presentation import remediation
 from tests.conftest import FIXTURES
 from tests.fakes import FakeRunner, Recorded, make_ctx
 

@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
-from agent import exitcodes
+from agent.core import exitcodes
 from agent.policy.decision import Decision
 from agent.policy.model import Target
 from agent.session.launch import ClientInfo

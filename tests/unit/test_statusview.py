@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from agent.messages import msg
+from agent.core.messages import msg
 from agent.posture.model import CheckResult, HostInfo, Report, Status
-from agent.statusview import (
+from agent.presentation.status_view import (
     CheckVerdict,
     DecisionInfo,
     Effect,
@@ -94,7 +94,7 @@ def test_policy_decision_is_adapted_for_the_screen() -> None:
 
     from agent.policy.decision import decide
     from agent.policy.model import CheckRule, Enforce, Policy
-    from agent.statusview import PolicyEvaluator, decision_info
+    from agent.presentation.status_view import PolicyEvaluator, decision_info
 
     now = datetime(2026, 11, 27, tzinfo=UTC)
     policy = Policy("city", 3, now, now, 60, rules={

@@ -6,14 +6,13 @@ import datetime as dt
 
 import pytest
 
-from agent import exitcodes
+from agent.core import exitcodes
+from agent.core.messages import msg
 from agent.keystore import KeyState, Status
 from agent.keystore.certs import CertInfo, ExpiryWarning, expiry_warning
-from agent.messages import msg
-from agent.notify import Level, cert_expiry, session_event, state_change
-from agent.statusview import TrayState
-from agent.tray_cert import details
-from agent.tray_recheck import (
+from agent.presentation.cert_view import details
+from agent.presentation.notify import Level, cert_expiry, session_event, state_change
+from agent.presentation.recheck import (
     PBT_APMRESUMEAUTOMATIC,
     WM_POWERBROADCAST,
     WM_WTSSESSION_CHANGE,
@@ -24,7 +23,7 @@ from agent.tray_recheck import (
     is_high_contrast,
     windows_wake_reason,
 )
-from agent.tray_session import (
+from agent.presentation.session_view import (
     Kind,
     LineBuffer,
     Phase,
@@ -32,6 +31,7 @@ from agent.tray_session import (
     connect_argv,
     parse_event,
 )
+from agent.presentation.status_view import TrayState
 
 R = '{"ja":"ディスクが暗号化されていません","en":"The disk is not encrypted"}'
 

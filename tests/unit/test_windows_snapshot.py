@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from agent.core.errors import CommandFailed, ParseError, ProbeTimeout, ToolMissing
 from agent.posture import windows_snapshot
 from agent.posture.engine import run_checks
-from agent.posture.errors import CommandFailed, ParseError, ProbeTimeout, ToolMissing
 from agent.posture.model import Status
 from tests.conftest import FIXTURES, REPO
 from tests.fakes import FakeRunner, Recorded, make_ctx
@@ -188,7 +188,7 @@ def test_a_section_error_reaches_only_its_checks() -> None:
     snap = windows_snapshot.collect(_runner(json.dumps(data).encode()))
     ctx = make_ctx("windows", snapshot=snap)
     assert ctx.windows_section("os")["CurrentBuildNumber"] == "26100"
-    from agent.posture.errors import SourceMissing
+    from agent.core.errors import SourceMissing
     with pytest.raises(SourceMissing):
         ctx.windows_section("bitlocker")
 

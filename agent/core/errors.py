@@ -1,0 +1,67 @@
+"""One error base for the whole agent, and why a query of the OS could not answer.
+
+``AgentError(message, detail)``: ``message`` is a translatable Message for people, ``detail`` an
+English line for the log. Every front end shows ``message``; ``byod-agent`` maps any AgentError to
+exit 2 (agent/cli.py). ProbeError and its kinds end as status ``unknown`` with their reason in a
+posture check, and as a named failure elsewhere (the subprocess runner raises them too).
+"""
+
+from __future__ import annotations
+
+from agent.core.messages import Message, msg
+
+
+class AgentError(Exception):
+    """Something the agent cannot do, said for people (``message``) and for the log (``detail``)."""
+
+    def __init__(self, message: Message, detail: str = "") -> None:
+        super().__init__(detail or message.key)
+        self.message = message
+        self.detail = detail
+
+
+class ProbeError(AgentError):
+    """A query of the OS (a command, a file, the registry) could not determine the state."""
+
+
+class ToolMissing(ProbeError):
+    def __init__(self, tool: str) -> None:
+        super().__init__(msg("probe.tool_missing", tool=tool), f"{tool} not found on PATH")
+        self.tool = tool
+
+
+class ProbeTimeout(ProbeError):
+    def __init__(self, what: str, seconds: float) -> None:
+        super().__init__(
+            msg("probe.timeout", what=what, seconds=round(seconds, 1)),
+            f"{what} did not answer within {seconds:.1f} s",
+        )
+
+
+class CommandFailed(ProbeError):
+    def __init__(self, tool: str, code: int, stderr: str = "") -> None:
+        tail = stderr.strip().splitlines()[-1][:200] if stderr.strip() else ""
+        super().__init__(msg("probe.command_failed", tool=tool, code=code, detail=tail),
+                         f"{tool} exited {code}: {tail}")
+        self.code = code
+
+
+class ParseError(ProbeError):
+    def __init__(self, what: str, detail: str) -> None:
+        super().__init__(msg("probe.parse_error", what=what, detail=detail[:200]),
+                         f"cannot parse {what}: {detail}")
+
+
+class SourceMissing(ProbeError):
+    """A file or registry value the probe needs does not exist or cannot be read."""
+
+    def __init__(self, what: str, detail: str = "") -> None:
+        super().__init__(msg("probe.source_missing", what=what, detail=detail[:200]),
+                         f"{what} unavailable: {detail}")
+
+
+class Unsupported(ProbeError):
+    """The platform or configuration has no source this probe can trust."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(msg("probe.unsupported", what=what), f"unsupported: {what}")

@@ -1,0 +1,4 @@
+"""One folder per posture check.
+
+``check.py`` holds the check (its probe per OS and its decision); pure parsers sit beside it.
+"""

@@ -1,0 +1,3 @@
+"""antivirus: Security Center and Defender (Windows), XProtect and Gatekeeper (macOS), clamd and
+mdatp (Linux).
+"""

@@ -1,0 +1,3 @@
+"""firewall: Windows Firewall profiles and third-party products, the macOS application firewall,
+nftables/ufw/firewalld.
+"""

@@ -1,0 +1,3 @@
+"""os_updates: pending security updates and their age; apt and dnf on Linux, softwareupdate on
+macOS, Windows Update.
+"""

@@ -1,0 +1,120 @@
+"""What the tray says in a notification, and when (Qt-free; ui/tray.py only shows a ``Notice``).
+
+Three sources: the posture state changed, the certificate is close to expiry (30/7/1 days, once
+per threshold per day, remembered across restarts in the tray's prefs), and the session monitor
+(noncompliant, countdown, ended, error) from ``agent.presentation.session_view``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from agent.core import i18n
+from agent.keystore.certs import ExpiryWarning
+from agent.presentation.session_view import (
+    END_REASONS,
+    ERROR_STEPS,
+    Kind,
+    SessionEvent,
+    reason_lines,
+)
+from agent.presentation.status_view import TrayState
+
+
+class Level(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True)
+class Notice:
+    title: str
+    body: str
+    level: Level
+    key: str  # which notice this is (tests, logs); never shown
+
+
+_STATE_LEVEL = {TrayState.BLOCKED: Level.CRITICAL, TrayState.ERROR: Level.CRITICAL,
+                TrayState.WARNING: Level.WARNING}
+
+
+def state_change(previous: TrayState | None, current: TrayState, lang: str) -> Notice | None:
+    """Only real changes; on the first result only a bad state is worth interrupting for."""
+    if current is TrayState.CHECKING or current == previous:
+        return None
+    if previous is None and current not in _STATE_LEVEL:
+        return None
+    body = i18n.text("ui.notify.changed", lang,
+                     state=i18n.text(f"ui.state.{current.value}", lang))
+    return Notice(i18n.text("ui.notify.title", lang), body,
+                  _STATE_LEVEL.get(current, Level.INFO), f"state.{current.value}")
+
+
+def cert_expiry(warning: ExpiryWarning | None, today: dt.date, sent: Mapping[str, str],
+                lang: str) -> tuple[Notice | None, dict[str, str]]:
+    """A notice when a threshold is crossed and not yet told today; returns the new record.
+
+    ``sent`` maps the threshold ("30", "7", "1", "0" = expired) to the ISO date it was last shown.
+    """
+    record = dict(sent)
+    if warning is None:
+        return None, {}  # renewed or removed: start afresh for the next certificate
+    key = str(warning.threshold)
+    if record.get(key) == today.isoformat():
+        return None, record
+    record[key] = today.isoformat()
+    if warning.threshold == 0:
+        body = i18n.text("ui.notify.cert_expired", lang)
+        level = Level.CRITICAL
+    else:
+        body = i18n.text("ui.notify.cert_expiring", lang, days=max(warning.days_left, 0))
+        level = Level.CRITICAL if warning.threshold <= 1 else Level.WARNING
+    return Notice(i18n.text("ui.notify.cert_title", lang), body, level,
+                  f"cert.{warning.threshold}"), record
+
+
+def _mmss(seconds: int) -> str:
+    seconds = max(seconds, 0)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def session_event(ev: SessionEvent, lang: str, target_name: str) -> Notice | None:
+    """The session monitor's events the user must see; the others only change the menu."""
+    title = i18n.text("ui.notify.session_title", lang, target=target_name)
+    if ev.kind is Kind.NONCOMPLIANT:
+        body = i18n.text("ui.notify.session_noncompliant", lang,
+                         time=_mmss(ev.grace_seconds or 0))
+        if ev.reasons:
+            body += "\n" + reason_lines(ev.reasons, lang)
+        return Notice(title, body, Level.CRITICAL, "session.noncompliant")
+    if ev.kind is Kind.COUNTDOWN:
+        return Notice(title, i18n.text("ui.notify.session_countdown", lang,
+                                       time=_mmss(ev.remaining_seconds or 0)),
+                      Level.WARNING, "session.countdown")
+    if ev.kind is Kind.RECOVERED:
+        return Notice(title, i18n.text("ui.notify.session_recovered", lang), Level.INFO,
+                      "session.recovered")
+    if ev.kind is Kind.STARTED:
+        return Notice(title, i18n.text("ui.notify.session_started", lang), Level.INFO,
+                      "session.started")
+    if ev.kind is Kind.BLOCKED:
+        body = i18n.text("ui.notify.session_blocked", lang)
+        if ev.reasons:
+            body += "\n" + reason_lines(ev.reasons, lang)
+        return Notice(title, body, Level.CRITICAL, "session.blocked")
+    if ev.kind is Kind.ERROR:
+        detail = (ev.message.get(lang) if ev.message is not None
+                  else i18n.text("ui.notify.session_exit", lang, detail=ev.reason or "?"))
+        step = i18n.text(f"ui.session.step.{ev.step}", lang) if ev.step in ERROR_STEPS else ev.step
+        body = i18n.text("ui.notify.session_error", lang, step=step or "?", detail=detail)
+        return Notice(title, body, Level.CRITICAL, "session.error")
+    if ev.kind is Kind.ENDED:
+        reason = ev.reason if ev.reason in END_REASONS else "error"
+        level = Level.INFO if reason in ("client_exit", "stopped") else Level.CRITICAL
+        return Notice(title, i18n.text(f"ui.notify.session_ended.{reason}", lang), level,
+                      f"session.ended.{reason}")
+    return None
