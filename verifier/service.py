@@ -89,6 +89,7 @@ class Verifier:
         self.clock = clock
         self.city_cas = load_certs(cfg.city_ca)
         self.crls = load_crls(cfg.crl_files)
+        self._crl_mtimes = self._crl_stamp()
         passphrase = None
         if cfg.posture_ca_key_passphrase_file is not None:
             lines = cfg.posture_ca_key_passphrase_file.read_text(encoding="utf-8").splitlines()
@@ -108,8 +109,22 @@ class Verifier:
         g = self.cfg.grace_seconds
         return self.policy.policy.session_grace_seconds if g is None else g
 
+    def _crl_stamp(self) -> tuple[float, ...]:
+        out = []
+        for p in self.cfg.crl_files:
+            try:
+                out.append(p.stat().st_mtime)
+            except OSError:
+                out.append(-1.0)
+        return tuple(out)
+
     def reload_crls(self) -> None:
-        self.crls = load_crls(self.cfg.crl_files)
+        """A CRL file IT replaces is read again on the next request (no restart)."""
+        stamp = self._crl_stamp()
+        if stamp != self._crl_mtimes:
+            self.crls = load_crls(self.cfg.crl_files)
+            self._crl_mtimes = stamp
+            log.info("CRLs loaded: %s", [str(p) for p in self.cfg.crl_files])
 
     # -- helpers -------------------------------------------------------------------------------
     def refusal(self, code: str, ctx: Context | None, detail: str,
@@ -123,6 +138,10 @@ class Verifier:
         if not peer_der:
             raise Refused("no_client_cert", "no client certificate on the connection")
         cert = x509.load_der_x509_certificate(peer_der)
+        try:
+            self.reload_crls()
+        except (OSError, ValueError) as exc:  # keep the CRLs in hand; a broken file is logged
+            log.error("cannot read a CRL: %s", exc)
         try:
             check_user_certificate(cert, self.city_cas, self.crls, self.clock())
         except CertRefused as exc:
