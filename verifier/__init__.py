@@ -1,0 +1,1 @@
+"""byod-verifier: the city-side posture verifier (docs/verifier.md, docs/verifier-protocol.md)."""

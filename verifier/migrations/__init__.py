@@ -1,0 +1,1 @@
+"""Alembic migrations of the verifier database (run by `serve` and `byod-verifier db upgrade`)."""
