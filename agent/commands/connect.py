@@ -32,7 +32,7 @@ from agent.policy.model import Target
 from agent.posture.context import current_os
 from agent.session.clients import find_client
 from agent.session.launch import LaunchPlan, SessionConfigError, check_username, plan
-from agent.session.runner import Session, SessionRequest, install_stop_signals
+from agent.session.controller import Session, SessionRequest, install_stop_signals
 
 NEEDS_PASSWORD = ("xfreerdp2", "xfreerdp3")  # mstsc and Windows App ask for it themselves
 

@@ -1,6 +1,6 @@
 """Run a Tunnel on its own thread with its own asyncio loop, for synchronous callers.
 
-The session runner (and the tray, through it) is synchronous: it waits on the RDP client and
+The session controller (and the tray, through it) is synchronous: it waits on the RDP client and
 re-checks posture. The tunnel's loop lives on a daemon thread; every call crosses with
 ``run_coroutine_threadsafe`` so nothing touches the loop from outside it.
 """

@@ -24,7 +24,7 @@ from agent.session.launch import ClientInfo
 from agent.session.monitor import ComplianceWatch, Transition, clock_jumped
 from agent.session.peer import PeerCheck, owner_pid
 from agent.session.procs import is_in_tree, terminate_tree
-from agent.session.runner import Session, SessionRequest, private_rdp_file
+from agent.session.controller import Session, SessionRequest, private_rdp_file
 
 DIRECT = Target("office", "庁内PC", "Office PC", "rdp", "direct", "pc-01.city.example", 3389)
 
