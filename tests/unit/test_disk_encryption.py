@@ -12,7 +12,11 @@ import pytest
 
 from agent.core.errors import ParseError
 from agent.posture.checks.disk_encryption import check as de
-from agent.posture.checks.disk_encryption.check import Bde, Enc
+from agent.posture.checks.disk_encryption import linux as de_linux
+from agent.posture.checks.disk_encryption import macos as de_macos
+from agent.posture.checks.disk_encryption import windows as de_windows
+from agent.posture.checks.disk_encryption.linux import Enc
+from agent.posture.checks.disk_encryption.windows import Bde
 from agent.posture.model import Status
 from tests.conftest import FIXTURES
 from tests.fakes import FakeRunner, Recorded, make_ctx
@@ -280,45 +284,45 @@ def test_broken_lsblk_does_not_hide_the_sysfs_answer(tmp_path: Path) -> None:
 
 
 def test_parse_mountinfo_unescapes_and_rejects_garbage() -> None:
-    entries = de.parse_mountinfo(
+    entries = de_linux.parse_mountinfo(
         "36 35 98:0 /mnt1 /mnt\\040two rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n")
     assert entries[0].mount_point == "/mnt two" and entries[0].source == "/dev/root"
     assert (entries[0].major, entries[0].minor) == (98, 0)
     with pytest.raises(ParseError):
-        de.parse_mountinfo("not a mountinfo line\n")
+        de_linux.parse_mountinfo("not a mountinfo line\n")
     with pytest.raises(ParseError):
-        de.parse_mountinfo("")
+        de_linux.parse_mountinfo("")
 
 
 def test_mount_for_longest_prefix_and_overmount() -> None:
-    entries = de.parse_mountinfo("\n".join([
+    entries = de_linux.parse_mountinfo("\n".join([
         "1 0 8:1 / / rw - ext4 /dev/sda1 rw",
         "2 1 8:2 / /home rw - ext4 /dev/sda2 rw",
         "3 1 8:3 / /homework rw - ext4 /dev/sda3 rw",
         "4 1 8:4 / /home rw - ext4 /dev/sda4 rw",  # mounted over the first /home
     ]))
-    assert (m := de.mount_for(entries, "/home/staff")) and m.source == "/dev/sda4"
-    assert (m := de.mount_for(entries, "/homeless")) and m.source == "/dev/sda1"
+    assert (m := de_linux.mount_for(entries, "/home/staff")) and m.source == "/dev/sda4"
+    assert (m := de_linux.mount_for(entries, "/homeless")) and m.source == "/dev/sda1"
 
 
 def test_lsblk_real_recording_from_this_vm() -> None:
-    trees = de.parse_lsblk((FIX / "linux/lsblk_debian12_vm_plain_vda.json").read_text())
-    assert de.lsblk_state(trees, maj_min="254:0") is Enc.PLAIN
-    assert de.lsblk_state(trees, maj_min="252:9") is Enc.UNKNOWN
+    trees = de_linux.parse_lsblk((FIX / "linux/lsblk_debian12_vm_plain_vda.json").read_text())
+    assert de_linux.lsblk_state(trees, maj_min="254:0") is Enc.PLAIN
+    assert de_linux.lsblk_state(trees, maj_min="252:9") is Enc.UNKNOWN
 
 
 def test_lsblk_lv_under_two_parents_needs_crypt_on_both() -> None:
     layout = _load("linux/lvm_span_luks_and_plain_pv.json")
-    trees = de.parse_lsblk(json.dumps(layout["lsblk"]))
-    assert de.lsblk_state(trees, maj_min="253:2") is Enc.PLAIN
-    assert de.lsblk_state(trees, maj_min="253:1") is Enc.ENCRYPTED
-    assert de.lsblk_state(trees, kname="dm-0") is Enc.ENCRYPTED
+    trees = de_linux.parse_lsblk(json.dumps(layout["lsblk"]))
+    assert de_linux.lsblk_state(trees, maj_min="253:2") is Enc.PLAIN
+    assert de_linux.lsblk_state(trees, maj_min="253:1") is Enc.ENCRYPTED
+    assert de_linux.lsblk_state(trees, kname="dm-0") is Enc.ENCRYPTED
 
 
 @pytest.mark.parametrize("text", ["", "[]", '{"blockdevices": 3}', '{"blockdevices": [1]}'])
 def test_lsblk_garbage_is_a_parse_error(text: str) -> None:
     with pytest.raises(ParseError):
-        de.parse_lsblk(text)
+        de_linux.parse_lsblk(text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,7 +363,7 @@ def test_windows_wmi_is_the_stronger_source() -> None:
     (6, Bde.ON), (8, Bde.WAITING_ACTIVATION), (0, Bde.NOT_AVAILABLE), (None, Bde.NOT_AVAILABLE),
     (7, Bde.UNKNOWN), (True, Bde.UNKNOWN), ("x", Bde.UNKNOWN), ("1", Bde.ON)])
 def test_shell_value_mapping(value: Any, state: Bde) -> None:
-    assert de.shell_state(value) is state
+    assert de_windows.shell_state(value) is state
 
 
 @pytest.mark.parametrize("protection,conversion,state", [
@@ -368,7 +372,7 @@ def test_shell_value_mapping(value: Any, state: Bde) -> None:
     (0, 5, Bde.DECRYPTING), (None, 1, Bde.UNKNOWN), (1, 9, Bde.UNKNOWN)])
 def test_wmi_mapping(protection: Any, conversion: Any, state: Bde) -> None:
     vol = {"DriveLetter": "C:", "ProtectionStatus": protection, "ConversionStatus": conversion}
-    assert de.wmi_state(vol) is state
+    assert de_windows.wmi_state(vol) is state
 
 
 def test_windows_waiting_for_activation_is_not_called_suspended() -> None:
@@ -426,7 +430,7 @@ def test_macos_fdesetup(case: str) -> None:
 
 @pytest.mark.parametrize("code,stdout", [(1, ""), (0, "false"), (2, ""), (0, "")])
 def test_macos_disagreeing_or_odd_answers_are_unknown(code: int, stdout: str) -> None:
-    f = de.evaluate_fdesetup(code, stdout, None)
+    f = de_macos.evaluate_fdesetup(code, stdout, None)
     assert f.status is Status.UNKNOWN and f.remediation == "disk_encryption.unknown"
 
 

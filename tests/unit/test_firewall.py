@@ -10,6 +10,9 @@ import pytest
 
 from agent.core.errors import ParseError, ProbeTimeout
 from agent.posture.checks.firewall import check as firewall
+from agent.posture.checks.firewall import linux as fw_linux
+from agent.posture.checks.firewall import macos as fw_macos
+from agent.posture.checks.firewall import windows as fw_windows
 from agent.posture.engine import run_one
 from agent.posture.model import Status
 from agent.presentation import remediation
@@ -38,7 +41,7 @@ def _bytes(name: str) -> bytes:
     ("ufw_enabled_iptables_nft.json", ("ip filter INPUT", "ip6 filter INPUT")),
 ])
 def test_nft_ruleset(fixture: str, dropping: tuple[str, ...]) -> None:
-    assert firewall.parse_nft_ruleset(_text(fixture)).dropping_chains == dropping
+    assert fw_linux.parse_nft_ruleset(_text(fixture)).dropping_chains == dropping
 
 
 def test_nft_output_and_forward_chains_do_not_count() -> None:
@@ -49,7 +52,7 @@ def test_nft_output_and_forward_chains_do_not_count() -> None:
         {"chain": {"family": "bridge", "table": "t", "name": "in", "type": "filter",
                    "hook": "input", "prio": 0, "policy": "drop"}},
     ]}
-    parsed = firewall.parse_nft_ruleset(json.dumps(data))
+    parsed = fw_linux.parse_nft_ruleset(json.dumps(data))
     assert parsed.dropping_chains == () and parsed.input_chains == ()
 
 
@@ -61,29 +64,29 @@ def test_conditional_drop_at_the_end_is_not_a_default_deny() -> None:
             {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}},
                        "right": 23}}, {"drop": None}]}},
     ]}
-    assert firewall.parse_nft_ruleset(json.dumps(data)).dropping_chains == ()
+    assert fw_linux.parse_nft_ruleset(json.dumps(data)).dropping_chains == ()
 
 
 @pytest.mark.parametrize("text", ["", "{", "[]", '{"nftables": []}', '{"nftables": [1]}'])
 def test_nft_garbage_is_a_parse_error(text: str) -> None:
     with pytest.raises(ParseError):
-        firewall.parse_nft_ruleset(text)
+        fw_linux.parse_nft_ruleset(text)
 
 
 # --- ufw ----------------------------------------------------------------------------------------
 
 def test_ufw_conf_and_status_recorded() -> None:
-    assert firewall.parse_ufw_conf(_text("ufw_conf_disabled_debian12.conf")) is False
-    assert firewall.parse_ufw_conf(_text("ufw_conf_enabled.conf")) is True
-    assert firewall.parse_ufw_status(_text("ufw_status_active.txt")) is True
-    assert firewall.parse_ufw_status(_text("ufw_status_active_verbose.txt")) is True
-    assert firewall.parse_ufw_status(_text("ufw_status_inactive.txt")) is False
+    assert fw_linux.parse_ufw_conf(_text("ufw_conf_disabled_debian12.conf")) is False
+    assert fw_linux.parse_ufw_conf(_text("ufw_conf_enabled.conf")) is True
+    assert fw_linux.parse_ufw_status(_text("ufw_status_active.txt")) is True
+    assert fw_linux.parse_ufw_status(_text("ufw_status_active_verbose.txt")) is True
+    assert fw_linux.parse_ufw_status(_text("ufw_status_inactive.txt")) is False
     with pytest.raises(ParseError):
-        firewall.parse_ufw_conf("LOGLEVEL=low\n")
+        fw_linux.parse_ufw_conf("LOGLEVEL=low\n")
     with pytest.raises(ParseError):
-        firewall.parse_ufw_conf("ENABLED=maybe\n")
+        fw_linux.parse_ufw_conf("ENABLED=maybe\n")
     with pytest.raises(ParseError):
-        firewall.parse_ufw_status(_text("ufw_status_non_root.txt"))
+        fw_linux.parse_ufw_status(_text("ufw_status_non_root.txt"))
 
 
 # --- Linux: the sources together ----------------------------------------------------------------
@@ -215,17 +218,17 @@ def test_windows_table(fixture: str, status: Status, key: str) -> None:
 
 
 def test_windows_profile_names_in_the_message() -> None:
-    f = firewall.evaluate_windows(firewall.parse_windows_firewall(
+    f = fw_windows.evaluate_windows(fw_windows.parse_windows_firewall(
         _win("windows11_all_off_two_networks.json")))
     assert f.summary.params["profiles"] == "Private, Public"
     assert f.evidence["current_profiles"] == ["Private", "Public"]
 
 
 def test_windows_product_state_bit() -> None:
-    assert firewall.ThirdPartyFirewall("x", 266240).enabled  # 0x041000
-    assert firewall.ThirdPartyFirewall("x", 397568).enabled  # 0x061100
-    assert not firewall.ThirdPartyFirewall("x", 262144).enabled  # 0x040000
-    assert not firewall.ThirdPartyFirewall("x", 393472).enabled  # 0x060100
+    assert fw_windows.ThirdPartyFirewall("x", 266240).enabled  # 0x041000
+    assert fw_windows.ThirdPartyFirewall("x", 397568).enabled  # 0x061100
+    assert not fw_windows.ThirdPartyFirewall("x", 262144).enabled  # 0x040000
+    assert not fw_windows.ThirdPartyFirewall("x", 393472).enabled  # 0x060100
 
 
 def test_windows_unreadable_profiles_are_unknown_unless_a_product_is_on() -> None:
@@ -242,7 +245,7 @@ def test_windows_unreadable_profiles_are_unknown_unless_a_product_is_on() -> Non
 def test_windows_server_without_security_center() -> None:
     section = _win("windows11_all_profiles_on.json")
     section.update(products=None, products_error="Invalid namespace")
-    assert firewall.evaluate_windows(firewall.parse_windows_firewall(section)).status \
+    assert fw_windows.evaluate_windows(fw_windows.parse_windows_firewall(section)).status \
         is Status.PASS
 
 
@@ -256,7 +259,7 @@ def test_windows_server_without_security_center() -> None:
 ])
 def test_windows_malformed_is_a_parse_error(section: dict[str, Any]) -> None:
     with pytest.raises(ParseError):
-        firewall.parse_windows_firewall(section)
+        fw_windows.parse_windows_firewall(section)
 
 
 # --- macOS --------------------------------------------------------------------------------------
@@ -268,7 +271,7 @@ def test_windows_malformed_is_a_parse_error(section: dict[str, Any]) -> None:
     ("socketfilterfw_state2_block_all_sequoia.txt", 2, Status.PASS),
 ])
 def test_macos_table(fixture: str, state: int, status: Status) -> None:
-    runner = FakeRunner({(firewall.SOCKETFILTERFW, "--getglobalstate"):
+    runner = FakeRunner({(fw_macos.SOCKETFILTERFW, "--getglobalstate"):
                          Recorded(_bytes(fixture))})
     r = run_one("firewall", firewall.check, make_ctx("macos", runner=runner))
     assert r.evidence.get("global_state") == state
@@ -281,4 +284,4 @@ def test_macos_table(fixture: str, state: int, status: Status) -> None:
 @pytest.mark.parametrize("text", ["Firewall is enabled.", "(State = 7)", ""])
 def test_macos_unreadable_state(text: str) -> None:
     with pytest.raises(ParseError):
-        firewall.parse_socketfilterfw(text)
+        fw_macos.parse_socketfilterfw(text)

@@ -11,6 +11,7 @@ import pytest
 
 from agent.core.errors import ParseError
 from agent.posture.checks.screen_lock import check as screen_lock
+from agent.posture.checks.screen_lock import macos as screen_lock_macos
 from agent.posture.engine import run_one
 from agent.posture.model import CheckResult, Status
 from agent.posture.settings import PostureSettings
@@ -122,7 +123,7 @@ def test_macos_defaults_failing_otherwise_is_unknown() -> None:
 @pytest.mark.parametrize("text", ["", "screenLock status unknown", "Password:"])
 def test_macos_unrecognised_wording(text: str) -> None:
     with pytest.raises(ParseError):
-        screen_lock.parse_sysadminctl_screenlock(text)
+        screen_lock_macos.parse_sysadminctl_screenlock(text)
 
 
 # --- Linux: sessions and desktops ---------------------------------------------------------------
