@@ -158,7 +158,7 @@ class Verifier:
                 raise Refused("too_large", f"{len(raw)} bytes for a nonce request")
             _cert, user, fp = self._client_cert(peer_der)
         except Refused as exc:
-            log.warning("nonce refused: %s (%s)", exc.code, exc.detail)
+            log.warning("nonce refused code=%s detail=%s", exc.code, exc.detail)
             return self.refusal(exc.code, None, exc.detail)
         now = self.clock().timestamp()
         value = secrets.token_urlsafe(wire.NONCE_BYTES)
