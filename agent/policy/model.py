@@ -94,6 +94,15 @@ class UpdateSource:
 
 
 @dataclass(frozen=True)
+class VerifierRef:
+    """The city's posture verifier (docs/verifier-protocol.md): tunnel targets need its
+    credential before the tunnel opens."""
+
+    url: str  # https://host:port
+    ca_pem: str  # the CA its server certificate chains to
+
+
+@dataclass(frozen=True)
 class Policy:
     id: str
     serial: int
@@ -110,6 +119,7 @@ class Policy:
     targets: tuple[Target, ...] = ()
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
     update: UpdateSource | None = None
+    verifier: VerifierRef | None = None  # [verifier]: admission needs fresh server-side posture
     session_grace_seconds: int = 60  # warning time before a non-compliant session is ended
 
     def rule(self, check_id: str) -> CheckRule:

@@ -33,6 +33,7 @@ from agent.policy.model import (
     Target,
     Thresholds,
     UpdateSource,
+    VerifierRef,
 )
 from agent.posture.dispatch import version_tuple
 from agent.posture.model import CHECK_IDS
@@ -266,6 +267,18 @@ def _certificate_pem(table: _Table, key: str, *, required: bool) -> str | None:
     return pem
 
 
+def _verifier(table: _Table | None) -> VerifierRef | None:
+    """[verifier]: url (https) and ca (PEM) of the city's posture verifier."""
+    if table is None:
+        return None
+    url = _https_url(table, "url", required=True)
+    ca = _certificate_pem(table, "ca", required=True)
+    table.done()
+    if url is None or ca is None:
+        raise _refuse("missing_field", "verifier")
+    return VerifierRef(url, ca)
+
+
 _AGE_RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}")  # age X25519 recipient (bech32)
 
 
@@ -484,6 +497,7 @@ def parse_policy(data: bytes) -> Policy:
         if url is None or ca is None:
             raise _refuse("missing_field", "update")
         update = UpdateSource(url, ca, hours)
+    verifier = _verifier(root.table("verifier"))
     root.done()
     thresholds = Thresholds(**{k: v for k, v in extra.items() if k in Thresholds.__annotations__})
     return Policy(
@@ -492,4 +506,5 @@ def parse_policy(data: bytes) -> Policy:
         thresholds=thresholds, forbidden_software=extra.get("forbidden_software", ()),
         required_software=extra.get("required_software", ()), clock_skew=extra.get("clock_skew"),
         agent_min_version=extra.get("agent_min_version"), targets=targets,
-        diagnostics=diagnostics, update=update, session_grace_seconds=grace)
+        diagnostics=diagnostics, update=update, verifier=verifier,
+        session_grace_seconds=grace)
