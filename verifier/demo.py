@@ -159,7 +159,8 @@ class Layout:
         }
 
 
-def policy_text(serial: int, recheck_minutes: int = 1) -> str:
+def policy_text(serial: int, recheck_minutes: int = 1, verifier_url: str | None = None,
+                verifier_ca_pem: str | None = None) -> str:
     checks = "".join(f'[checks.{c}]\nenforce = "block"\non_unknown = "block"\n\n' for c in (
         "os_supported", "os_updates", "disk_encryption", "antivirus", "firewall", "screen_lock"))
     return (f'# DEMO policy for byod-verifier demo (signed by a DEMO key thrown away after).\n'
@@ -167,7 +168,9 @@ def policy_text(serial: int, recheck_minutes: int = 1) -> str:
             f'description = "DEMO: verifier demo policy"\n'
             f'not_before = 2026-01-01T00:00:00+09:00\nexpires = 2031-03-31T23:59:59+09:00\n'
             f'recheck_interval_minutes = {recheck_minutes}\n\n{checks}'
-            f'[session]\ngrace_seconds = 30\n')
+            f'[session]\ngrace_seconds = 30\n' + (
+                f'\n[verifier]\nurl = "{verifier_url}"\nca = """\n{verifier_ca_pem}"""\n'
+                if verifier_url and verifier_ca_pem else ""))
 
 
 def sign_policy(directory: Path, text: str) -> Path:
@@ -214,13 +217,14 @@ def layout(directory: Path, *, recheck_seconds: int | None = None,
         pki.write_private(d / f"{user}.password", password.encode() + b"\n")
         users[user] = {"p12": str(d / f"{user}.p12"), "password_file": str(d / f"{user}.password"),
                        "pc": PCS[user]}
-    sign_policy(d, policy_text(policy_serial))
+    vport, gport = free_port(), free_port()
+    sign_policy(d, policy_text(policy_serial, verifier_url=f"https://127.0.0.1:{vport}",
+                               verifier_ca_pem=pki.pem(city).decode("ascii")))
     pc_ports = {PCS[u]: free_port() for u in USERS}
     assignments = [Assignment(u, PCS[u], "127.0.0.1", pc_ports[PCS[u]]) for u in USERS]
     (d / "users.csv").write_text(to_csv(assignments), encoding="utf-8")
     (d / "backends.cfg").write_text(backends_text(assignments), encoding="utf-8")
     (d / "users.map").write_text(map_text([]), encoding="utf-8")
-    vport, gport = free_port(), free_port()
     db = database_url or f"sqlite:///{d / 'verifier.sqlite3'}"
     lines = [
         "# byod-verifier configuration (DEMO). Every key: docs/verifier.md.",

@@ -283,3 +283,31 @@ def test_an_agent_that_reattests_keeps_its_session(city: City) -> None:
             time.sleep(1)
         s.sendall(b"alive")
         assert s.recv(100) == b"alive"
+
+
+def test_the_session_attester_refreshes_the_tunnel_context_in_place(city: City) -> None:
+    from agent.attest.session import SessionAttester
+    from agent.policy.model import VerifierRef
+
+    ca = (city.lay.dir / "city-ca.pem").read_text()
+    att = SessionAttester(VerifierRef(city.endpoint.url, ca), city.a.identity, ca,
+                          policy_id=demo.POLICY_ID, policy_serial=demo.POLICY_SERIAL,
+                          target_id="office")
+    ctx = att.attest(report())
+    first = att.credential
+
+    def through(context: ssl.SSLContext) -> bytes:
+        raw = socket.create_connection(("127.0.0.1", city.lay.gateway_port), timeout=5)
+        with context.wrap_socket(raw, server_hostname="localhost") as s:
+            return greeting(s)
+
+    assert through(ctx) == b"pcA\n"
+    assert att.attest(report()) is ctx  # same context, new certificate
+    assert att.credential is not None and first is not None
+    assert att.credential.certificate_pem != first.certificate_pem
+    assert through(ctx) == b"pcA\n"
+    with pytest.raises(VerifierError):
+        att.attest(report({"screen_lock": "fail"}))
+    why = refused_at_gateway(lambda: ctx.wrap_socket(socket.create_connection(
+        ("127.0.0.1", city.lay.gateway_port), timeout=5), server_hostname="localhost"))
+    assert why == "eof", why

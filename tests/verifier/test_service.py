@@ -213,3 +213,9 @@ def test_a_failing_reattest_cuts_at_once(city: City) -> None:
     state = {s.user: s.state for s in city.store.live_sessions()}
     assert state == {"userB": "live"}
     assert (city.lay.dir / "users.map").read_text().count("be_pc") == 1
+
+
+def test_the_demo_policy_names_the_verifier(city: City) -> None:
+    ref = city.verifier.policy.policy.verifier
+    assert ref is not None and ref.url == f"https://127.0.0.1:{city.lay.verifier_port}"
+    assert ref.ca_pem.strip() == (city.lay.dir / "city-ca.pem").read_text().strip()

@@ -1,0 +1,74 @@
+"""The verifier in a session: a credential before the tunnel opens, a re-attestation at every
+re-check. For ``connect`` and the tray (through agent.session); no Qt.
+
+The gateway TLS context is built once and its certificate replaced in place at each
+re-attestation (``SSLContext.load_cert_chain`` again), so a reconnect of the RDP client inside a
+long session presents the newest credential. The credential file exists only while OpenSSL reads
+it (0600, deleted at once).
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from agent import __version__
+from agent.attest.client import (
+    VerifierEndpoint,
+    credential_files,
+    gateway_context,
+    obtain_credential,
+)
+from agent.attest.wire import Credential
+from agent.keystore import Identity
+from agent.policy.decision import decision_to_json, policy_to_json
+from agent.policy.model import VerifierRef
+from agent.presentation.report import report_to_json
+
+log = logging.getLogger(__name__)
+Obtain = Callable[..., Credential]
+
+
+class SessionAttester:
+    def __init__(self, ref: VerifierRef, identity: Identity, gateway_ca_pem: str, *,
+                 policy_id: str, policy_serial: int, target_id: str,
+                 agent_version: str = __version__, obtain: Obtain = obtain_credential) -> None:
+        self.endpoint = VerifierEndpoint(ref.url, ref.ca_pem)
+        self.identity = identity
+        self.gateway_ca_pem = gateway_ca_pem
+        self.policy_id = policy_id
+        self.policy_serial = policy_serial
+        self.target_id = target_id
+        self.agent_version = agent_version
+        self._obtain = obtain
+        self.context: ssl.SSLContext | None = None
+        self.credential: Credential | None = None
+
+    def attest(self, report: Mapping[str, Any]) -> ssl.SSLContext:
+        """Attest now; the gateway context presents the new credential from now on.
+        Raises agent.attest.VerifierError (``status`` 0: not reachable; else refused)."""
+        cred = self._obtain(self.endpoint, self.identity, report, policy_id=self.policy_id,
+                            policy_serial=self.policy_serial, agent_version=self.agent_version,
+                            target=self.target_id)
+        with credential_files(cred) as path:
+            if self.context is None:
+                self.context = gateway_context(path, self.identity, self.gateway_ca_pem)
+            else:
+                passphrase = self.identity.passphrase
+                self.context.load_cert_chain(str(path), str(self.identity.key_path),
+                                             password=lambda: passphrase)
+        self.credential = cred
+        log.info("posture credential for %s until %.0f (%s)", cred.pc, cred.not_after,
+                 cred.correlation_id)
+        return self.context
+
+
+def report_payload(evaluation: Any) -> dict[str, Any]:
+    """What ``byod-agent check --json`` prints, for an ``agent.policy.evaluate.Evaluation``."""
+    data = report_to_json(evaluation.report)
+    data["compliant"] = evaluation.decision.allowed
+    data["decision"] = decision_to_json(evaluation.decision)
+    data["policy"] = policy_to_json(evaluation.loaded)
+    return data
