@@ -17,7 +17,7 @@ from verifier.app import build_app
 from verifier.assign import AssignmentError, check, parse_csv, to_csv
 from verifier.config import ConfigError, VerifierConfig, load_config
 from verifier.demo import run_demo
-from verifier.gateway import Gateway, atomic_write_text, backends_text
+from verifier.gateway import Gateway, atomic_write_text, backends_text, nginx_map_text
 from verifier.server import run
 from verifier.service import Verifier
 
@@ -77,13 +77,17 @@ def cmd_assign(cfg: VerifierConfig, args: argparse.Namespace) -> int:
 
 def cmd_gateway_render(cfg: VerifierConfig, args: argparse.Namespace) -> int:
     store = _store(cfg)
-    text = backends_text(store.assignments())
-    out = Path(args.out) if args.out else cfg.gateway.backends_file
+    if args.nginx:
+        text = nginx_map_text(store.assignments())
+        out = Path(args.out) if args.out else None
+    else:
+        text = backends_text(store.assignments())
+        out = Path(args.out) if args.out else cfg.gateway.backends_file
     if out is None:
         sys.stdout.write(text)
     else:
         atomic_write_text(out, text)
-        print(f"wrote {out}; reload HAProxy to add or change office PCs")
+        print(f"wrote {out}; reload the gateway to add or change office PCs")
     return 0
 
 
@@ -115,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     gsub = gp.add_subparsers(dest="gw_cmd", required=True)
     rnd = with_config(gsub.add_parser("render", help="write backends.cfg from the assignments"))
     rnd.add_argument("--out")
+    rnd.add_argument("--nginx", action="store_true",
+                     help="the nginx stream map (admission only) instead of HAProxy backends")
     rnd.set_defaults(fn=cmd_gateway_render)
     demo = sub.add_parser("demo", help="a whole demo city side on loopback")
     demo.add_argument("--dir", required=True)

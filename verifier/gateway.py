@@ -67,6 +67,15 @@ def backends_text(assignments: Sequence[Assignment]) -> str:
     return "".join(out)
 
 
+def nginx_map_text(assignments: Sequence[Assignment]) -> str:
+    """installer/gateway/nginx-stream.conf's map: verified subject -> the assigned office PC."""
+    out = ["# Written by byod-verifier gateway render --nginx. Do not edit.\n"]
+    for a in sorted(assignments, key=lambda a: a.user):
+        backend_name(a.pc_id)  # the same name rules as for HAProxy
+        out.append(f'"CN={a.user},OU={a.pc_id}" {a.host}:{a.port};\n')
+    return "".join(out)
+
+
 def runtime_command(sock_path: Path, command: str, timeout: float = 3.0) -> str:
     """One command on the HAProxy stats socket (non-interactive mode: it closes after)."""
     if "\n" in command:
