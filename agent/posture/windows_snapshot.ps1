@@ -47,6 +47,13 @@ function Get-RegValues([Microsoft.Win32.RegistryHive]$Hive, [string]$Path, [stri
     if ($null -ne $key) { $key.Close() }
     return $out
 }
+# Security Center keeps the entry of an uninstalled product: does the program it names exist?
+# $null when there is nothing to test (Defender's windowsdefender:// pseudo path, no path).
+function Test-ProductExe([string]$Path) {
+    if (-not $Path -or $Path -like 'windowsdefender:*') { return $null }
+    $p = [Environment]::ExpandEnvironmentVariables($Path).Trim().Trim('"')
+    try { return [bool](Test-Path -LiteralPath $p -PathType Leaf) } catch { return $null }
+}
 $HKLM = [Microsoft.Win32.RegistryHive]::LocalMachine
 $HKCU = [Microsoft.Win32.RegistryHive]::CurrentUser
 
@@ -158,6 +165,7 @@ $snap.antivirus = Get-Section {
                 productState = $p.productState
                 pathToSignedProductExe = $p.pathToSignedProductExe
                 timestamp = $p.timestamp
+                exe_exists = Test-ProductExe $p.pathToSignedProductExe
             })
         }
         $s.products = $list.ToArray()
@@ -203,7 +211,12 @@ $snap.firewall = Get-Section {
     try {
         $list = New-Object System.Collections.ArrayList
         foreach ($p in (Get-CimInstance -Namespace 'root\SecurityCenter2' -ClassName FirewallProduct)) {
-            [void]$list.Add([ordered]@{ displayName = $p.displayName; productState = $p.productState })
+            [void]$list.Add([ordered]@{
+                displayName = $p.displayName
+                productState = $p.productState
+                pathToSignedProductExe = $p.pathToSignedProductExe
+                exe_exists = Test-ProductExe $p.pathToSignedProductExe
+            })
         }
         $s.products = $list.ToArray()
     } catch { $s.products_error = [string]$_.Exception.Message }

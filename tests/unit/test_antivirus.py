@@ -16,10 +16,11 @@ import pytest
 from agent.core import i18n
 from agent.core.errors import ParseError
 from agent.posture.checks.antivirus import check as antivirus
-from agent.posture.checks.antivirus.parsers import decode_product_state, parse_spctl_status
+from agent.posture.checks.antivirus.parsers import parse_spctl_status
 from agent.posture.context import ProcInfo
 from agent.posture.engine import run_one
 from agent.posture.model import CheckResult, Finding, Status
+from agent.posture.security_center import decode_product_state
 from agent.posture.settings import PostureSettings
 from tests.conftest import FIXTURES
 from tests.fakes import FakeRunner, Recorded, make_ctx
@@ -403,3 +404,22 @@ def test_windows_defender_without_any_signatures_fails() -> None:
     section["defender"].update(AntivirusSignatureLastUpdated=None, AntivirusSignatureAge=65535)
     r = _win(section)
     assert (r.status, r.summary.key) == (Status.FAIL, "antivirus.stale_no_date")
+
+
+# --- issue 17, finding 3: a stale Security Center entry never passes on its own ----------------
+
+def test_uninstalled_antivirus_left_in_security_center_does_not_pass() -> None:
+    r = _win(_section("stale_eset_entry_defender_passive_ja.json"))
+    assert r.status is Status.UNKNOWN, r.summary
+    assert r.summary.key == "antivirus.sc_program_missing"
+    section = _section("stale_eset_entry_defender_passive_ja.json")
+    del section["products"][1]["exe_exists"]  # a snapshot that could not check: still no pass
+    r = _win(section)
+    assert r.status is Status.UNKNOWN and r.summary.key == "antivirus.sc_program_unchecked"
+
+
+def test_expired_antivirus_is_off() -> None:
+    section = _section("defender_passive_with_eset_ja.json")
+    section["products"][1]["productState"] = 0x043000
+    r = _win(section)
+    assert r.status is Status.FAIL and r.evidence["products"][-1]["state"] == "expired"

@@ -237,7 +237,7 @@ def test_windows_unreadable_profiles_are_unknown_unless_a_product_is_on() -> Non
     r = run_one("firewall", firewall.check, make_ctx("windows", snapshot={"firewall": section}))
     assert r.status is Status.UNKNOWN and r.summary.key == "probe.source_missing"
     section["products"] = [{"displayName": "ESET インターネット セキュリティ",
-                            "productState": 266240}]
+                            "productState": 266240, "exe_exists": True}]
     r = run_one("firewall", firewall.check, make_ctx("windows", snapshot={"firewall": section}))
     assert r.status is Status.PASS
 
@@ -285,3 +285,36 @@ def test_macos_table(fixture: str, state: int, status: Status) -> None:
 def test_macos_unreadable_state(text: str) -> None:
     with pytest.raises(ParseError):
         fw_macos.parse_socketfilterfw(text)
+
+
+# --- issue 17, finding 3: one Security Center decoder; stale entries never pass alone ----------
+
+def test_expired_third_party_firewall_is_not_on() -> None:
+    """0x3000 in productState is *expired*; the old firewall decoder tested bit 0x1000 only."""
+    r = run_one("firewall", firewall.check, make_ctx(
+        "windows", snapshot={"firewall": _win("windows11_thirdparty_expired_0x3000.json")}))
+    assert r.status is Status.FAIL, r.summary
+    assert r.summary.key == "firewall.windows_current_off"
+    assert r.evidence["third_party"][0]["state"] == "expired"
+    assert not fw_windows.ThirdPartyFirewall("x", 0x043000).enabled
+
+
+def test_firewall_and_antivirus_share_one_decoder() -> None:
+    from agent.posture.security_center import decode_product_state
+    for value in (0x041000, 0x043000, 0x042000, 0x040000, 0x061100, 0x060100):
+        assert fw_windows.ThirdPartyFirewall("x", value).enabled is \
+            decode_product_state(value).enabled
+
+
+def test_uninstalled_product_left_in_security_center_does_not_pass() -> None:
+    r = run_one("firewall", firewall.check, make_ctx(
+        "windows",
+        snapshot={"firewall": _win("windows11_stale_uninstalled_product_windows_off.json")}))
+    assert r.status is Status.UNKNOWN, r.summary
+    assert r.summary.key == "firewall.third_party_missing"
+    assert r.evidence["third_party"][0]["program"] == "missing"
+    # With Windows Firewall on, the stale entry does not matter.
+    section = _win("windows11_stale_uninstalled_product_windows_off.json")
+    section["profiles"] = {"Domain": True, "Private": True, "Public": True}
+    r = run_one("firewall", firewall.check, make_ctx("windows", snapshot={"firewall": section}))
+    assert r.status is Status.PASS

@@ -274,6 +274,11 @@ def _security_center(p: SecurityCenterProduct) -> Verdict:
                        f"{CHECK_ID}.windows_update", STALE)
     if p.is_defender:  # Defender must also meet the age limit, and its own status is missing
         return _unreadable(p.name, ev)
+    ev["program"] = p.program
+    if p.program != "present":
+        # Security Center keeps entries of uninstalled products: one alone never passes.
+        return Verdict(p.name, Status.UNKNOWN, msg(f"antivirus.sc_program_{p.program}",
+                                                   product=p.name, path=p.path or "?"), ev)
     return Verdict(p.name, Status.PASS, msg("antivirus.ok_no_date", product=p.name), ev)
 
 

@@ -1,11 +1,7 @@
 """Pure parsers for the antivirus check: Security Center, Defender, mdatp, XProtect, spctl.
 
-Windows ``root\\SecurityCenter2 AntiVirusProduct.productState`` is undocumented; its layout is
-reverse-engineered and agrees across sources (Idera PowerTips "Identifying Antivirus Engine State",
-2020; neophob.com "WMI query Windows SecurityCenter2", 2010; the value survey in Stack Overflow
-question 4700897): bits 12-15 the product state (0 off, 1 on, 2 snoozed, 3 expired), bits 8-11
-the owner (1 = Windows itself, i.e. Defender), bits 4-7 the signature status (0 up to date,
-1 out of date), bits 16-23 the WSC_SECURITY_PROVIDER flags (4 = antivirus).
+Windows ``root\\SecurityCenter2 AntiVirusProduct.productState`` is decoded by the one decoder
+in agent/posture/security_center.py, shared with the firewall check.
 """
 
 from __future__ import annotations
@@ -19,20 +15,7 @@ from typing import Any
 from xml.parsers.expat import ExpatError
 
 from agent.core.errors import ParseError
-
-PRODUCT_STATES = {0: "off", 1: "on", 2: "snoozed", 3: "expired"}
-
-
-@dataclass(frozen=True)
-class ProductState:
-    raw: int
-    state: str  # off | on | snoozed | expired | unknown(<n>)
-    microsoft: bool  # owner nibble says Windows: the Defender entry
-    up_to_date: bool
-
-    @property
-    def enabled(self) -> bool:
-        return self.state == "on"
+from agent.posture.security_center import ProductState, corroboration, decode_product_state
 
 
 @dataclass(frozen=True)
@@ -41,6 +24,7 @@ class SecurityCenterProduct:
     state: ProductState
     path: str
     timestamp: str
+    program: str = "unchecked"  # present | missing | unchecked (security_center.corroboration)
 
     @property
     def is_defender(self) -> bool:
@@ -80,18 +64,6 @@ class XProtectBundle:
     version: str
 
 
-def decode_product_state(value: object) -> ProductState:
-    try:
-        raw = int(str(value), 0) if isinstance(value, str) else int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError) as exc:
-        raise ParseError("SecurityCenter2 productState", repr(value)[:40]) from exc
-    if raw < 0 or raw > 0xFFFFFF:
-        raise ParseError("SecurityCenter2 productState", str(raw))
-    nibble = (raw >> 12) & 0xF
-    return ProductState(raw, PRODUCT_STATES.get(nibble, f"unknown({nibble})"),
-                        (raw >> 8) & 0xF == 1, (raw >> 4) & 0xF == 0)
-
-
 def _unavailable(value: object) -> bool:
     return value is None or (isinstance(value, Mapping) and "error" in value)
 
@@ -112,7 +84,8 @@ def parse_security_center(section: Mapping[str, Any]) -> list[SecurityCenterProd
         out.append(SecurityCenterProduct(item["displayName"],
                                          decode_product_state(item.get("productState")),
                                          str(item.get("pathToSignedProductExe") or ""),
-                                         str(item.get("timestamp") or "")))
+                                         str(item.get("timestamp") or ""),
+                                         corroboration(item)))
     return out
 
 

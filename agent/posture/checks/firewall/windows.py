@@ -13,26 +13,31 @@ from agent.core.errors import ParseError, SourceMissing
 from agent.core.messages import msg
 from agent.posture.context import ProbeContext
 from agent.posture.model import Evidence, Finding, Status
+from agent.posture.security_center import corroboration, decode_product_state
 
 CHECK_ID = "firewall"
 
 
 # NET_FW_PROFILE_TYPE2: 1 domain, 2 private, 4 public (FwPolicy2.CurrentProfileTypes is a mask).
 PROFILE_BITS: dict[str, int] = {"Domain": 1, "Private": 2, "Public": 4}
-# SecurityCenter2 productState is undocumented; its middle byte is the product's state and
-# 0x10 in it means "on" (0x1000 of the whole value). Layout as read by neophob.com (2010,
-# "WMI query windows SecurityCenter2") and the value tables on Stack Overflow question 4700897.
-WSC_STATE_ON = 0x1000
 
 
 @dataclass(frozen=True)
 class ThirdPartyFirewall:
+    """A SecurityCenter2 FirewallProduct, decoded like every Security Center product
+    (agent/posture/security_center.py: 0x1000 on, 0x3000 expired, 0x2000 snoozed)."""
+
     name: str
     product_state: int
+    program: str = "unchecked"  # present | missing | unchecked
+
+    @property
+    def state(self) -> str:
+        return decode_product_state(self.product_state).state
 
     @property
     def enabled(self) -> bool:
-        return bool(self.product_state & WSC_STATE_ON)
+        return decode_product_state(self.product_state).enabled
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,9 @@ def _parse_products(raw: Any) -> tuple[ThirdPartyFirewall, ...]:
             state = _strict_int(item.get("productState"))
         except TypeError as exc:
             raise ParseError(what, f"productState: {exc}") from exc
-        products.append(ThirdPartyFirewall(str(item.get("displayName") or "?"), state))
+        decode_product_state(state)  # out of range is a ParseError here, not later
+        products.append(ThirdPartyFirewall(str(item.get("displayName") or "?"), state,
+                                           corroboration(item)))
     return tuple(products)
 
 
@@ -104,12 +111,14 @@ def evaluate_windows(fw: WindowsFirewall) -> Finding:
         "profiles": dict(fw.profiles) if fw.profiles is not None else None,
         "current_profiles": list(fw.current),
         "third_party": [{"name": p.name, "product_state": p.product_state,
-                         "enabled": p.enabled} for p in fw.products]}
+                         "product_state_hex": f"0x{p.product_state:06X}", "state": p.state,
+                         "enabled": p.enabled, "program": p.program} for p in fw.products]}
     if fw.errors:
         evidence["errors"] = dict(fw.errors)
-    on_products = [p.name for p in fw.products if p.enabled]
+    # A registered third-party firewall normally switches the Windows one off on purpose; only
+    # one whose program is still there counts (Security Center keeps uninstalled products).
+    on_products = [p.name for p in fw.products if p.enabled and p.program == "present"]
     if on_products:
-        # A registered third-party firewall normally switches the Windows one off on purpose.
         return Finding(Status.PASS, msg("firewall.third_party_on", name=", ".join(on_products)),
                        evidence)
     if fw.profiles is None:
@@ -118,6 +127,12 @@ def evaluate_windows(fw: WindowsFirewall) -> Finding:
     if not off:
         return Finding(Status.PASS, msg("firewall.windows_all_on"), evidence)
     off_current = [name for name in off if name in fw.current]
+    unverified = [p for p in fw.products if p.enabled and p.program != "present"]
+    if off_current and unverified:
+        p = unverified[0]
+        return Finding(Status.UNKNOWN, msg(f"firewall.third_party_{p.program}", name=p.name,
+                                           profiles=", ".join(off_current)),
+                       evidence, "firewall.windows")
     if off_current:
         return Finding(Status.FAIL, msg("firewall.windows_current_off",
                                         profiles=", ".join(off_current)),
