@@ -45,17 +45,21 @@ def run(args: argparse.Namespace) -> int:
         data["compliant"] = decision.allowed  # the policy decides, as the contract promised
         data["decision"] = decision_to_json(decision)
         data["policy"] = policy_to_json(loaded)
+        data["policy"]["notices"] = [{"level": n.level, "key": n.message.key,
+                                      **i18n.both(n.message)} for n in result.notices]
+        if result.update is not None:
+            data["policy"]["update"] = result.update.result
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         print(render_table(report, lang, decision, demo_policy=loaded.demo))
+        for n in result.notices:  # expiry / offline grace (docs/policy.md)
+            print(i18n.text("policy.show.notice", lang, text=i18n.render(n.message, lang)))
     return exitcodes.OK if decision.allowed else exitcodes.NOT_COMPLIANT
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("check", help="check this PC and print the result")
-    p.add_argument("--json", action="store_true", help="print the JSON report (schema 1)")
-    p.add_argument("--lang", choices=i18n.LANGS, help="output language (default: OS language)")
-    p.add_argument("--policy", metavar="PATH",
-                   help="use this signed policy file (PATH.sig beside it) instead of the installed "
-                        "one; it is verified against the installed trust anchors")
+    p = sub.add_parser("check", help="cli.check.help", description="cli.check.help",
+                       epilog="cli.check.exit")
+    p.add_argument("--json", action="store_true", help="cli.check.json")
+    p.add_argument("--policy", metavar="PATH", help="cli.check.policy")
     p.set_defaults(handler=run)

@@ -9,29 +9,32 @@ cached policy stays in force until it expires.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import requests
 
 from agent.core.fsutil import atomic_write
-from agent.core.messages import msg
+from agent.core.messages import Message, msg
+from agent.policy import schedule
 from agent.policy.errors import FetchFailed, PolicyRefused
 from agent.policy.loader import loaded_policy, remember_refusal, verify_policy
 from agent.policy.model import LoadedPolicy, UpdateSource
+from agent.policy.schedule import UpdateStatus
 from agent.policy.schema import MAX_POLICY_BYTES
-from agent.policy.signing import MAX_SIG_BYTES, TrustAnchor
+from agent.policy.signing import MAX_SIG_BYTES, TrustAnchor, verify
 from agent.policy.state import PolicyState, Refusal
 
 META_FILE = "policy-update.json"
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 10.0
 TOTAL_DEADLINE_S = 30.0  # a server trickling one byte at a time still ends here
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,12 +93,17 @@ def _too_large(size: int, limit: int) -> PolicyRefused:
                          f"{size} bytes > {limit}")
 
 
-def _meta(state: PolicyState) -> dict[str, Any]:
+def read_status(state: PolicyState) -> UpdateStatus:
+    """The update record; a missing or damaged one is an empty record (the next try rebuilds it)."""
     try:
-        doc = json.loads((state.directory / META_FILE).read_text(encoding="utf-8"))
+        raw = (state.directory / META_FILE).read_text(encoding="utf-8")
+        return UpdateStatus.from_json(json.loads(raw))
     except (OSError, ValueError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
+        return UpdateStatus()
+
+
+def write_status(state: PolicyState, status: UpdateStatus) -> None:
+    atomic_write(state.directory / META_FILE, schedule.dumps(status))
 
 
 def fetch_update(update: UpdateSource, state: PolicyState, anchors: Sequence[TrustAnchor], *,
@@ -103,46 +111,62 @@ def fetch_update(update: UpdateSource, state: PolicyState, anchors: Sequence[Tru
                  session_factory: Callable[[], requests.Session] = requests.Session,
                  max_bytes: int = MAX_POLICY_BYTES,
                  timeouts: tuple[float, float] = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
-                 total_deadline_s: float = TOTAL_DEADLINE_S) -> FetchResult:
-    """Download, verify and keep a newer policy. FetchFailed: offline; PolicyRefused: bad one."""
-    meta = _meta(state)
+                 total_deadline_s: float = TOTAL_DEADLINE_S, conditional: bool = True,
+                 network: str = "") -> FetchResult:
+    """Download, verify and keep a newer policy. FetchFailed: offline; PolicyRefused: bad one.
+
+    Every attempt is recorded (agent.policy.schedule.UpdateStatus) for the scheduler, the
+    offline grace timeline and ``policy show``. ``conditional=False`` (no policy in force: a
+    "304 Not Modified" could not help) asks for the whole file.
+    """
+    status = read_status(state).with_jitter()
     headers: dict[str, str] = {}
-    if meta.get("url") == update.url and state.cache_policy.is_file():
-        if isinstance(meta.get("etag"), str):
-            headers["If-None-Match"] = meta["etag"]
-        if isinstance(meta.get("last_modified"), str):
-            headers["If-Modified-Since"] = meta["last_modified"]
+    if conditional and status.url == update.url:
+        if status.etag:
+            headers["If-None-Match"] = status.etag
+        if status.last_modified:
+            headers["If-Modified-Since"] = status.last_modified
+
+    def record(result: str, reason: Message | None = None, got: _Got | None = None) -> None:
+        new = schedule.after_attempt(status, now, result, reason=reason, network=network,
+                                     url=update.url, etag=got.etag if got else None,
+                                     last_modified=got.last_modified if got else None)
+        try:
+            write_status(state, new)
+        except OSError as exc:  # a read-only profile must not hide the result
+            log.warning("cannot record the policy update: %s", exc)
+
     deadline = time.monotonic() + total_deadline_s
-    with tempfile.TemporaryDirectory(prefix="byod-ca-") as tmp:
-        ca_file = os.path.join(tmp, "ca.pem")
-        with open(ca_file, "w", encoding="ascii") as fh:
-            fh.write(update.ca_pem)
-        with session_factory() as session:
-            session.trust_env = False  # only the policy's CA; no .netrc, no env CA bundle
-            try:
+    try:
+        with tempfile.TemporaryDirectory(prefix="byod-ca-") as tmp:
+            ca_file = os.path.join(tmp, "ca.pem")
+            with open(ca_file, "w", encoding="ascii") as fh:
+                fh.write(update.ca_pem)
+            with session_factory() as session:
+                session.trust_env = False  # only the policy's CA; no .netrc, no env CA bundle
                 got = _get_capped(session, update.url, ca_file, max_bytes, headers=headers,
                                   deadline=deadline, timeouts=timeouts)
                 if got.status == 304:
+                    record("not_modified")
                     return FetchResult(False, None)
                 sig = _get_capped(session, update.url + ".sig", ca_file, MAX_SIG_BYTES,
                                   headers={}, deadline=deadline, timeouts=timeouts)
                 if sig.status != 200:
                     raise FetchFailed(msg("policy.fetch.http_status", url=update.url + ".sig",
                                           status=sig.status), "unexpected 304 for the signature")
-            except PolicyRefused as exc:
-                _refused(state, update.url, now, exc)
-                raise
-    try:
         policy, anchor = verify_policy(got.body, sig.body, anchors, now=now,
-                                       highest_serial=state.highest_serial)
+                                       highest_serial=lambda pid: state.highest_serial(
+                                           pid, verify(got.body, sig.body, anchors).key_id))
+    except FetchFailed as exc:
+        record("offline", exc.message)
+        raise
     except PolicyRefused as exc:
         _refused(state, update.url, now, exc)
+        record("refused", exc.message)
         raise
-    state.record_accepted(policy.id, policy.serial)
-    state.store_last_good(got.body, sig.body)
-    new_meta = {"url": update.url, "etag": got.etag, "last_modified": got.last_modified,
-                "fetched_at": now.isoformat()}
-    atomic_write(state.directory / META_FILE, json.dumps(new_meta).encode())
+    state.record_accepted(policy.id, policy.serial, anchor.key_id)
+    state.store_last_good(got.body, sig.body, anchor.key_id, policy.id)
+    record("updated", got=got)
     return FetchResult(True, loaded_policy(policy, anchor, got.body, "update", update.url))
 
 

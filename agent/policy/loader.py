@@ -2,9 +2,10 @@
 
 Order of checks: size, signature (before any parsing, so the TOML reader only ever sees bytes a
 trusted key signed), UTF-8, TOML, schema, validity window, rollback. The policy in force is the
-installed one (resources/policy/, signed into the installer) unless the last good copy in the
-state directory (a fetched update) has the same id and a higher serial, or the installed one is
-refused; then the last good copy stays in force until it expires.
+installed one (resources/policy/, signed into the installer) unless a last good copy in the
+state directory (a fetched update, kept per trust anchor and id) has the same anchor and id and a
+higher serial, or the installed one is refused; then the newest kept copy stays in force until it
+expires. docs/policy.md has the whole state machine.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from agent.core.messages import msg
 from agent.core.paths import resources_dir
 from agent.policy.errors import PolicyRefused
-from agent.policy.model import LoadedPolicy, Policy
+from agent.policy.model import LoadedPolicy, Policy, UpdateSource
 from agent.policy.schema import MAX_POLICY_BYTES, parse_policy
 from agent.policy.signing import TrustAnchor, verify
 from agent.policy.state import PolicyState, Refusal
@@ -90,17 +91,18 @@ def load_file(path: Path, anchors: Sequence[TrustAnchor], state: PolicyState, *,
     try:
         data, sig = read_pair(path)
         policy, anchor = verify_policy(data, sig, anchors, now=now,
-                                       highest_serial=state.highest_serial)
+                                       highest_serial=lambda pid: state.highest_serial(
+                                           pid, verify(data, sig, anchors).key_id))
     except PolicyRefused as exc:
         remember_refusal(state, Refusal(_iso(now), source, str(path), exc.message, exc.detail))
         raise
-    _remember(state, policy)
+    _remember(state, policy, anchor)
     return loaded_policy(policy, anchor, data, source, str(path))
 
 
-def _remember(state: PolicyState, policy: Policy) -> None:
+def _remember(state: PolicyState, policy: Policy, anchor: TrustAnchor | None = None) -> None:
     try:
-        state.record_accepted(policy.id, policy.serial)
+        state.record_accepted(policy.id, policy.serial, anchor.key_id if anchor else "")
     except OSError as exc:  # a read-only profile must not stop the check
         log.warning("cannot record policy serial: %s", exc)
 
@@ -119,6 +121,10 @@ def remember_refusal(state: PolicyState, refusal: Refusal) -> None:
 class Resolution:
     loaded: LoadedPolicy | None
     refused: list[Refusal] = field(default_factory=list)
+    # The update server to ask, from the policy in force or, with none in force, from the
+    # newest installed (then kept) policy whose signature verifies even if it expired or was
+    # rolled back: a signed URL and CA are safe to use, what they deliver is verified anyway.
+    update: UpdateSource | None = None
 
 
 @dataclass
@@ -130,64 +136,103 @@ class _Candidate:
     policy: Policy | None = None
     anchor: TrustAnchor | None = None
     error: PolicyRefused | None = None
+    signed: Policy | None = None  # parsed after the signature verified (may be expired)
+    signed_by: TrustAnchor | None = None
 
 
 def _serial(c: _Candidate) -> int:
     return c.policy.serial if c.policy else 0
 
 
-def _id(c: _Candidate) -> str:
-    return c.policy.id if c.policy else ""
+def _demo(c: _Candidate) -> bool:
+    return bool((c.anchor and c.anchor.demo) or (c.policy and "demo" in c.policy.id.lower()))
+
+
+def _scope(c: _Candidate) -> tuple[str, str]:
+    pol = c.policy or c.signed
+    anchor = c.anchor or c.signed_by
+    return (anchor.key_id if anchor else "", pol.id if pol else "")
+
+
+def _examine(c: _Candidate, anchors: Sequence[TrustAnchor], now: datetime) -> None:
+    try:
+        c.data, c.sig = read_pair(c.path)
+        c.policy, c.anchor = verify_policy(c.data, c.sig, anchors, now=now)
+    except PolicyRefused as exc:
+        c.error = exc
+        if c.data and c.sig:  # signed but out of its window: its [update] is still usable
+            with contextlib.suppress(PolicyRefused):
+                c.signed_by = verify(c.data, c.sig, anchors)
+                c.signed = parse_policy(c.data)
+    else:
+        c.signed, c.signed_by = c.policy, c.anchor
 
 
 def resolve_active(state: PolicyState, anchors: Sequence[TrustAnchor], *, now: datetime,
                    installed: Path | None = None) -> Resolution:
-    """The policy in force now, and why any other candidate was refused."""
+    """The policy in force now, and why any other candidate was refused.
+
+    The state machine is in docs/policy.md ("Which policy is in force"): the highest serial of
+    the installed policy's (anchor, id) among the installed files and the kept copies; else the
+    newest kept copy of a trusted anchor; a DEMO one never while a non-DEMO one is valid; never
+    one below the serial already accepted for its (anchor, id).
+    """
     directory = installed or installed_dir()
     cands = [_Candidate("installed", p) for p in sorted(directory.glob("*.toml"))]
-    if state.cache_policy.is_file():
-        cands.append(_Candidate("cache", state.cache_policy))
+    trusted = {a.key_id for a in anchors}
+    # Copies kept for another build's anchors (a DEMO build run once) are not ours to judge.
+    cands += [_Candidate("cache", p) for p in state.cached_copies(trusted)]
     for c in cands:
-        try:
-            c.data, c.sig = read_pair(c.path)
-            c.policy, c.anchor = verify_policy(c.data, c.sig, anchors, now=now)
-        except PolicyRefused as exc:
-            c.error = exc
-    valid = [c for c in cands if c.policy is not None]
-    installed_ok = [c for c in valid if c.source == "installed"]
-    chosen = max(installed_ok, key=_serial, default=None)
-    cached = next((c for c in valid if c.source == "cache"), None)
-    if cached is not None and (chosen is None or (
-            _id(cached) == _id(chosen) and _serial(cached) > _serial(chosen))):
-        chosen = cached
-    if chosen is not None and chosen.policy is not None:  # rollback against accepted serials
-        pol = chosen.policy
-        try:
-            highest = state.highest_serial(pol.id)
-        except PolicyRefused as exc:
-            chosen.error, chosen = exc, None
-        else:
-            if pol.serial < highest:
-                chosen.error = PolicyRefused(
-                    msg("policy.refused.rollback", serial=pol.serial, highest=highest, id=pol.id),
-                    f"serial {pol.serial} < {highest} already accepted")
-                chosen = None
+        _examine(c, anchors, now)
+    legacy = [c for c in cands if c.path == state.legacy_cache and c.error is not None
+              and c.error.reason in ("unknown_signer", "no_trust_anchor")]
+    cands = [c for c in cands if c not in legacy]  # an old shared copy of another build's
     out = Resolution(None)
+    try:
+        highest = {_scope(c): state.highest_serial(_scope(c)[1], _scope(c)[0])
+                   for c in cands if c.policy is not None}
+    except PolicyRefused as exc:  # the serial table is unreadable: fail closed
+        highest = {}
+        for c in cands:
+            if c.policy is not None:
+                c.error, c.policy = exc, None
     for c in cands:
-        if c.error is not None:
+        if c.policy is not None and c.policy.serial < highest.get(_scope(c), 0):
+            pol = c.policy
+            c.error = PolicyRefused(
+                msg("policy.refused.rollback", serial=pol.serial,
+                    highest=highest[_scope(c)], id=pol.id),
+                f"serial {pol.serial} < {highest[_scope(c)]} already accepted")
+            c.policy = None
+    valid = [c for c in cands if c.policy is not None]
+    if any(not _demo(c) for c in valid):
+        valid = [c for c in valid if not _demo(c)]  # DEMO never replaces a city policy
+    home = {_scope(c) for c in cands if c.source == "installed" and c.signed is not None}
+    mine = [c for c in valid if _scope(c) in home]
+    chosen = max(mine or valid, key=lambda c: (_serial(c), c.source == "installed"),
+                 default=None)
+    for c in cands:
+        superseded = c.error is not None and c.error.reason == "rollback" and any(
+            _scope(v) == _scope(c) for v in valid)  # an update replaced it: expected, not news
+        if c.error is not None and not superseded:
             refusal = Refusal(_iso(now), c.source, str(c.path), c.error.message, c.error.detail)
             out.refused.append(refusal)
             remember_refusal(state, refusal)
+    signed = [c for c in cands if c.signed is not None and c.signed.update is not None
+              and not (c.signed_by and c.signed_by.demo and any(not _demo(v) for v in valid))]
     if chosen is None or chosen.policy is None or chosen.anchor is None:
+        best = max(signed, key=lambda c: (c.source == "installed", c.signed.serial
+                                          if c.signed else 0), default=None)
+        out.update = best.signed.update if best is not None and best.signed else None
         return out
-    _remember(state, chosen.policy)
-    if chosen.source != "cache":
-        try:
-            state.store_last_good(chosen.data, chosen.sig)
-        except OSError as exc:
-            log.warning("cannot keep a copy of the policy: %s", exc)
+    out.update = chosen.policy.update
+    _remember(state, chosen.policy, chosen.anchor)
+    try:
+        state.store_last_good(chosen.data, chosen.sig, chosen.anchor.key_id, chosen.policy.id)
+    except OSError as exc:
+        log.warning("cannot keep a copy of the policy: %s", exc)
     out.loaded = loaded_policy(chosen.policy, chosen.anchor, chosen.data, chosen.source,
-                         str(chosen.path))
+                               str(chosen.path))
     return out
 
 

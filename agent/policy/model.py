@@ -94,6 +94,15 @@ class UpdateSource:
 
 
 @dataclass(frozen=True)
+class Lifetime:
+    """The expiry safety net (docs/policy.md, [lifetime]): warn before the end, grace offline."""
+
+    warn_before_expiry_days: int = 14  # staff and the tray warn this many days before `expires`
+    offline_warn_days: int = 7  # warn after this many days without reaching the update server
+    offline_block_days: int | None = None  # refuse the policy after this many (None: never)
+
+
+@dataclass(frozen=True)
 class VerifierRef:
     """The city's posture verifier (docs/verifier-protocol.md): tunnel targets need its
     credential before the tunnel opens."""
@@ -121,6 +130,7 @@ class Policy:
     update: UpdateSource | None = None
     verifier: VerifierRef | None = None  # [verifier]: admission needs fresh server-side posture
     session_grace_seconds: int = 60  # warning time before a non-compliant session is ended
+    lifetime: Lifetime = field(default_factory=Lifetime)
 
     def rule(self, check_id: str) -> CheckRule:
         """A posture check the policy does not mention is required, fail-closed."""

@@ -7,7 +7,6 @@ refused rather than ignored so a typo ("enforse") can never silently weaken a ru
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import tomllib
 import unicodedata
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from agent.core import validate
 from agent.core.messages import msg
 from agent.policy.errors import PolicyRefused
 from agent.policy.model import (
@@ -26,6 +26,7 @@ from agent.policy.model import (
     ClockSkewRule,
     Diagnostics,
     Enforce,
+    Lifetime,
     OnUnknown,
     Policy,
     RdGateway,
@@ -219,11 +220,8 @@ class _Table:
 
 def valid_host(name: str) -> bool:
     """A DNS name (RFC 1123 labels) or an IP literal; nothing an .rdp file could misread."""
-    try:
-        ipaddress.ip_address(name)
+    if validate.ip_literal(name) is not None:  # no IPv6 zone identifier (issue 18)
         return True
-    except ValueError:
-        pass
     if len(name) > 253 or name.endswith("."):
         return False
     labels = name.split(".")
@@ -448,6 +446,24 @@ def _checks(root: _Table) -> tuple[dict[str, CheckRule], dict[str, Any]]:
     return rules, extra
 
 
+def _lifetime(table: _Table | None, has_update: bool) -> Lifetime:
+    """[lifetime]: expiry warning and the offline grace timeline (offline needs an [update])."""
+    if table is None:
+        return Lifetime()
+    warn = table.opt_integer("warn_before_expiry_days", 0, 365)
+    off_warn = table.opt_integer("offline_warn_days", 1, 365)
+    off_block = table.opt_integer("offline_block_days", 1, 365)
+    table.done()
+    out = Lifetime(Lifetime.warn_before_expiry_days if warn is None else warn,
+                   Lifetime.offline_warn_days if off_warn is None else off_warn, off_block)
+    if off_block is not None and not has_update:
+        raise _refuse("invalid_value", table.path("offline_block_days"), "needs an [update] table")
+    if off_block is not None and off_block <= out.offline_warn_days:
+        raise _refuse("invalid_value", table.path("offline_block_days"),
+                      "must be after offline_warn_days")
+    return out
+
+
 def parse_policy(data: bytes) -> Policy:
     """Bytes (already signature-verified) -> Policy, or PolicyRefused naming the problem."""
     if len(data) > MAX_POLICY_BYTES:
@@ -458,9 +474,12 @@ def parse_policy(data: bytes) -> Policy:
     except UnicodeDecodeError as exc:
         raise PolicyRefused(msg("policy.refused.not_utf8", position=exc.start),
                             f"not UTF-8 at byte {exc.start}") from exc
+    if validate.toml_nesting_depth(text) > validate.MAX_TOML_DEPTH:  # before tomllib recurses
+        detail = f"arrays/inline tables nested deeper than {validate.MAX_TOML_DEPTH}"
+        raise PolicyRefused(msg("policy.refused.toml", detail=detail), f"TOML: {detail}")
     try:
         raw = tomllib.loads(text.removeprefix("\ufeff"))
-    except tomllib.TOMLDecodeError as exc:  # includes duplicate keys and tables
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:  # incl. duplicate keys and tables
         raise PolicyRefused(msg("policy.refused.toml", detail=str(exc)[:200]),
                             f"TOML: {exc}") from exc
     root = _Table(raw, "")
@@ -498,6 +517,7 @@ def parse_policy(data: bytes) -> Policy:
             raise _refuse("missing_field", "update")
         update = UpdateSource(url, ca, hours)
     verifier = _verifier(root.table("verifier"))
+    lifetime = _lifetime(root.table("lifetime"), update is not None)
     root.done()
     thresholds = Thresholds(**{k: v for k, v in extra.items() if k in Thresholds.__annotations__})
     return Policy(
@@ -507,4 +527,4 @@ def parse_policy(data: bytes) -> Policy:
         required_software=extra.get("required_software", ()), clock_skew=extra.get("clock_skew"),
         agent_min_version=extra.get("agent_min_version"), targets=targets,
         diagnostics=diagnostics, update=update, verifier=verifier,
-        session_grace_seconds=grace)
+        session_grace_seconds=grace, lifetime=lifetime)

@@ -1,4 +1,9 @@
-"""Per-user policy state: highest serial accepted per policy id, recent refusals, last good copy.
+"""Per-user policy state: highest serial accepted, recent refusals, the last good copies.
+
+Both the serial table and the last good copies are kept **per trust anchor and policy id**
+(``<key_id>/<id>``; ``last-good/<key_id>/<id>.toml``): a DEMO build run once by the same user can
+neither overwrite the city's copy nor raise the city's serial (issue 16: the stranded PC). Serials
+recorded by earlier agents under the bare id still count (the higher of the two).
 
 Lives in the user state directory (agent.core.paths.state_dir(); tests hand a temporary one). Every
 write is atomic (temp file in the same directory, fsync, os.replace) so a crash or a second agent
@@ -19,7 +24,8 @@ from agent.core.messages import Message, msg
 from agent.policy.errors import PolicyRefused
 
 STATE_FILE = "policy-state.json"
-CACHE_POLICY = "last-good-policy.toml"
+CACHE_POLICY = "last-good-policy.toml"  # written by agents before per-anchor copies (still read)
+CACHE_DIR = "last-good"
 MAX_REFUSALS = 5
 
 
@@ -74,14 +80,17 @@ class PolicyState:
         return PolicyRefused(msg("policy.refused.state_unreadable", path=str(self.file)),
                              f"{self.file}: {detail}")
 
-    def highest_serial(self, policy_id: str) -> int:
-        return int(self._read()["serials"].get(policy_id, 0))
+    def highest_serial(self, policy_id: str, key_id: str = "") -> int:
+        serials = self._read()["serials"]
+        scoped = int(serials.get(f"{key_id}/{policy_id}", 0)) if key_id else 0
+        return max(scoped, int(serials.get(policy_id, 0)))
 
-    def record_accepted(self, policy_id: str, serial: int) -> None:
+    def record_accepted(self, policy_id: str, serial: int, key_id: str = "") -> None:
+        key = f"{key_id}/{policy_id}" if key_id else policy_id
         doc = self._read()
-        if doc["serials"].get(policy_id, 0) >= serial:
+        if doc["serials"].get(key, 0) >= serial:
             return
-        doc["serials"][policy_id] = serial
+        doc["serials"][key] = serial
         self._write(doc)
 
     def record_refusal(self, refusal: Refusal) -> None:
@@ -103,18 +112,33 @@ class PolicyState:
                 doc["serials"][pid] = max(serial, doc["serials"].get(pid, 0))
         atomic_write(self.file, (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode())
 
-    # The last good policy (installed, fetched or cached), kept so a refused one never replaces it.
+    # The last good policy per trust anchor and id (installed, fetched or cached), kept so a
+    # refused one, or one of another trust anchor, never replaces it.
     @property
-    def cache_policy(self) -> Path:
+    def legacy_cache(self) -> Path:
         return self.directory / CACHE_POLICY
 
-    @property
-    def cache_sig(self) -> Path:
-        return self.directory / (CACHE_POLICY + ".sig")
+    def cache_policy(self, key_id: str, policy_id: str) -> Path:
+        # key_id is 16 hex digits and policy_id matches [a-z0-9][a-z0-9._-]*: safe file names
+        return self.directory / CACHE_DIR / key_id / f"{policy_id}.toml"
 
-    def store_last_good(self, data: bytes, sig: bytes) -> None:
-        if self.cache_policy.is_file() and self.cache_policy.read_bytes() == data \
-                and self.cache_sig.is_file() and self.cache_sig.read_bytes() == sig:
+    def cached_copies(self, key_ids: set[str] | None = None) -> list[Path]:
+        """Every kept copy, the legacy one last; only those of ``key_ids`` when given."""
+        out: list[Path] = []
+        root = self.directory / CACHE_DIR
+        if root.is_dir():
+            for sub in sorted(root.iterdir()):
+                if sub.is_dir() and (key_ids is None or sub.name in key_ids):
+                    out += sorted(p for p in sub.glob("*.toml") if p.is_file())
+        if self.legacy_cache.is_file():
+            out.append(self.legacy_cache)
+        return out
+
+    def store_last_good(self, data: bytes, sig: bytes, key_id: str, policy_id: str) -> None:
+        path = self.cache_policy(key_id, policy_id)
+        sig_file = path.with_name(path.name + ".sig")
+        if path.is_file() and path.read_bytes() == data \
+                and sig_file.is_file() and sig_file.read_bytes() == sig:
             return
-        atomic_write(self.cache_sig, sig)
-        atomic_write(self.cache_policy, data)
+        atomic_write(sig_file, sig)
+        atomic_write(path, data)

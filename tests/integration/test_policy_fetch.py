@@ -183,7 +183,7 @@ def test_success_then_not_modified_then_offline_uses_cache(
     result = fetch_update(_update(base, pki), state, [SIGNER.anchor], now=NOW)
     assert result.changed and result.loaded is not None
     assert (result.loaded.source, result.loaded.policy.serial) == ("update", 2)
-    assert state.cache_policy.read_bytes() == site.body
+    assert state.cache_policy(SIGNER.anchor.key_id, "test-city").read_bytes() == site.body
     # conditional request: the server answers 304 and nothing changes
     again = fetch_update(_update(base, pki), state, [SIGNER.anchor], now=NOW)
     assert not again.changed
@@ -235,7 +235,7 @@ def test_oversized_body_is_refused(server: tuple[str, Site], pki: dict[str, obje
     with pytest.raises(PolicyRefused) as info:
         fetch_update(_update(base, pki, prefix), state, [SIGNER.anchor], now=NOW)
     assert info.value.reason == "too_large"
-    assert not state.cache_policy.exists()
+    assert not state.cache_policy(SIGNER.anchor.key_id, "test-city").exists()
     assert state.refusals()[0].source == "update"
 
 
@@ -244,12 +244,12 @@ def test_valid_body_with_bad_signature_keeps_last_good(
     base, site = server
     state = state_in(tmp_path)
     fetch_update(_update(base, pki), state, [SIGNER.anchor], now=NOW)
-    good = state.cache_policy.read_bytes()
+    good = state.cache_policy(SIGNER.anchor.key_id, "test-city").read_bytes()
     site.body = policy_text(3).encode()
     with pytest.raises(PolicyRefused) as info:
         fetch_update(_update(base, pki, "badsig/"), state, [SIGNER.anchor], now=NOW)
     assert info.value.reason == "unknown_signer"
-    assert state.cache_policy.read_bytes() == good
+    assert state.cache_policy(SIGNER.anchor.key_id, "test-city").read_bytes() == good
     assert state.refusals()[0].message.key == "policy.refused.unknown_signer"
 
 
@@ -267,3 +267,44 @@ def test_clock_reference_over_real_tls(server: tuple[str, Site],
     assert abs((local - server_date).total_seconds()) < 2.5
     with pytest.raises(SourceMissing):
         clock.https_date(base + "/", str(pki["foreign_pem"]), 3.0)
+
+
+def test_scheduler_fetches_serial_n_plus_1_within_the_interval(
+        server: tuple[str, Site], pki: dict[str, object], tmp_path: Path) -> None:
+    """What `byod-agent check` and the tray call before every check (agent.policy.evaluate),
+    with an injected clock, against the real HTTPS server: serial 2 at the first chance, then
+    nothing until due, then serial 3 within one interval (24 h) of the last attempt."""
+    from agent.policy.evaluate import policy_for_checks  # noqa: PLC0415
+
+    base, site = server
+    update = (f'[update]\nurl = "{base}/policy.toml"\nca = """\n{pki["ca_pem"]}"""\n'
+              "interval_hours = 24\n")
+    installed = tmp_path / "installed"
+    installed.mkdir()
+    SIGNER.write(installed / "city.toml", policy_text(1, extra=update))
+    site.body = policy_text(2, extra=update).encode()
+    site.sig = SIGNER.sign(site.body)
+    state = state_in(tmp_path)
+    loaded, refreshed, _ = policy_for_checks(state, [SIGNER.anchor], NOW, installed=installed)
+    assert refreshed is not None and refreshed.result == "updated"
+    assert loaded.policy.serial == 2
+    site.body, site.etag = policy_text(3, extra=update).encode(), '"v3"'
+    site.sig = SIGNER.sign(site.body)
+    count = len(site.requests)
+    for hours in (1, 12, 17):  # before the earliest jittered due time (18 h)
+        loaded, refreshed, _ = policy_for_checks(state, [SIGNER.anchor],
+                                                 NOW + timedelta(hours=hours),
+                                                 installed=installed)
+        assert refreshed is not None and not refreshed.attempted
+        assert loaded.policy.serial == 2
+    assert len(site.requests) == count  # no request at all while not due
+    loaded, refreshed, _ = policy_for_checks(state, [SIGNER.anchor],
+                                             NOW + timedelta(hours=24), installed=installed)
+    assert refreshed is not None and refreshed.result == "updated"
+    assert loaded.policy.serial == 3
+    assert site.requests[-2][2].get("If-None-Match") == '"v2"'  # conditional request
+    # the next day the server has nothing new: 304, the contact is recorded
+    loaded, refreshed, _ = policy_for_checks(state, [SIGNER.anchor],
+                                             NOW + timedelta(hours=48), installed=installed)
+    assert refreshed is not None and refreshed.result == "not_modified"
+    assert refreshed.status.last_contact == NOW + timedelta(hours=48)

@@ -125,7 +125,7 @@ def test_cached_update_with_higher_serial_wins_over_installed(tmp_path: Path) ->
     state = state_in(tmp_path)
     SIGNER.write(installed / "city.toml", policy_text(3))
     newer = policy_text(4).encode()
-    state.store_last_good(newer, SIGNER.sign(newer))
+    state.store_last_good(newer, SIGNER.sign(newer), SIGNER.anchor.key_id, "test-city")
     res = resolve_active(state, [SIGNER.anchor], now=NOW, installed=installed)
     assert res.loaded is not None and (res.loaded.source, res.loaded.policy.serial) == ("cache", 4)
     assert res.refused == []  # the older installed copy is superseded, not refused
