@@ -423,3 +423,24 @@ def test_expired_antivirus_is_off() -> None:
     section["products"][1]["productState"] = 0x043000
     r = _win(section)
     assert r.status is Status.FAIL and r.evidence["products"][-1]["state"] == "expired"
+
+
+# --- issue 17, finding 10: XProtect on macOS 15+ where this user cannot read it ----------------
+
+def test_macos_unreadable_new_location_says_so(tmp_path: Path) -> None:
+    # As root a permission bit does not stop us, so an entry that cannot be read as a file
+    # (a directory where Info.plist should be) stands for "Permission denied".
+    (tmp_path / antivirus.XPROTECT_NEW.lstrip("/")).mkdir(parents=True)
+    r = _run("macos", root=tmp_path, runner=_spctl())
+    assert (r.status, r.summary.key) == (Status.UNKNOWN, "antivirus.xprotect_unreadable"), r
+    assert r.summary.params["path"] == antivirus.XPROTECT_NEW
+    _rendered(r)
+
+
+def test_macos_unreadable_new_location_falls_back_to_the_old_copy(tmp_path: Path) -> None:
+    root = _mac_root(tmp_path, {
+        antivirus.XPROTECT_OLD: ("xprotect_5322_info.plist", datetime(2026, 11, 20, tzinfo=UTC))})
+    (root / antivirus.XPROTECT_NEW.lstrip("/")).mkdir(parents=True)
+    r = _run("macos", root=root, runner=_spctl())
+    assert r.status is Status.PASS, r
+    assert antivirus.XPROTECT_NEW in r.evidence["xprotect_unreadable"]

@@ -428,7 +428,7 @@ def test_macos_fdesetup(case: str) -> None:
     assert f.evidence["status"] == data["status"].strip()
 
 
-@pytest.mark.parametrize("code,stdout", [(1, ""), (0, "false"), (2, ""), (0, "")])
+@pytest.mark.parametrize("code,stdout", [(1, ""), (0, "false"), (3, ""), (0, "")])
 def test_macos_disagreeing_or_odd_answers_are_unknown(code: int, stdout: str) -> None:
     f = de_macos.evaluate_fdesetup(code, stdout, None)
     assert f.status is Status.UNKNOWN and f.remediation == "disk_encryption.unknown"
@@ -439,3 +439,20 @@ def test_macos_status_failure_is_only_evidence() -> None:
                          ("fdesetup", "status"): Recorded(b"", 1, b"boom")})
     f = de.check(make_ctx("macos", runner=runner))
     assert f.status is Status.PASS and "unavailable" in f.evidence["status"]
+
+
+# --- issue 17, findings 4 and 10 ---------------------------------------------------------------
+
+def test_roaming_unc_profile_is_not_a_bad_drive() -> None:
+    data = _load("windows/windows11_pro_roaming_profile_unc.json")
+    f = de.check(make_ctx("windows", snapshot={"bitlocker": data["bitlocker"]}))
+    assert f.status is Status.PASS, f.summary
+    assert [d["drive"] for d in f.evidence["drives"]] == ["C:"]
+    assert f.evidence["profile_on_network_share"] == "\\\\FS01\\PROFILES$"
+
+
+def test_encrypting_is_one_rule_on_windows_and_macos() -> None:
+    win = de_windows.evaluate_windows([de_windows.DriveFacts("C:", Bde.ENCRYPTING, "shell", 3,
+                                                             None)])
+    mac = de_macos.evaluate_fdesetup(2, "true\n", "FileVault is On.\nEncryption in progress\n")
+    assert win.status is mac.status is Status.WARN

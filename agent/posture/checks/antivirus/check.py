@@ -317,7 +317,18 @@ def _windows(ctx: ProbeContext) -> Finding:
 # macOS ----------------------------------------------------------------------------------------
 
 
-def _xprotect(ctx: ProbeContext) -> list[tuple[XProtectBundle, datetime]]:
+class XProtectUnreadable(SourceMissing):
+    """XProtect's data exists but this user may not read it (macOS 15+ keeps it under
+    /private/var/protected/xprotect, which some releases close to ordinary users)."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(where, reason)
+        self.message = msg("antivirus.xprotect_unreadable", path=where, reason=reason)
+
+
+def _xprotect(ctx: ProbeContext, denied: dict[str, str]) -> list[tuple[XProtectBundle, datetime]]:
+    """Both locations, newest (macOS 15+) first. A location this user cannot read is noted in
+    ``denied`` and skipped; when nothing is readable the reason names the protected path."""
     found = []
     for location in (XPROTECT_NEW, XPROTECT_OLD):
         path = ctx.path(location)
@@ -327,15 +338,20 @@ def _xprotect(ctx: ProbeContext) -> list[tuple[XProtectBundle, datetime]]:
         except FileNotFoundError:
             continue
         except OSError as exc:
-            raise SourceMissing(location, exc.strerror or type(exc).__name__) from exc
+            denied[location] = exc.strerror or type(exc).__name__
+            continue
         found.append((parse_xprotect_plist(data, location), modified))
     if not found:
+        if denied:
+            where, reason = next(iter(denied.items()))
+            raise XProtectUnreadable(where, reason)
         raise SourceMissing("XProtect.bundle", "in neither location")
     return found
 
 
 def _macos(ctx: ProbeContext) -> Finding:
-    bundles = _xprotect(ctx)
+    denied: dict[str, str] = {}
+    bundles = _xprotect(ctx, denied)
     # spctl exits 1 when assessments are disabled; the text decides.
     gatekeeper = parse_spctl_status(ctx.runner.run(["spctl", "--status"]).check(0, 1).text())
     bundle, modified = bundles[0]  # macOS 15+ scans with the new location's rules when present
@@ -351,6 +367,8 @@ def _macos(ctx: ProbeContext) -> Finding:
     extra: Evidence = {"gatekeeper": gatekeeper, "xprotect_bundles": [
         {"location": b.location, "version": b.version, "modified": m.isoformat()}
         for b, m in bundles]}
+    if denied:  # e.g. the macOS 15+ location closed to this user: the older copy was used
+        extra["xprotect_unreadable"] = denied
     finding = combine(verdicts, f"{CHECK_ID}.macos", extra)
     if finding.status is Status.PASS and not gatekeeper:
         return Finding(Status.FAIL, msg("antivirus.gatekeeper_off"), finding.evidence,

@@ -10,6 +10,7 @@ from agent.posture.context import ProbeContext
 from agent.posture.model import Evidence, Finding, Status
 
 CHECK_ID = "disk_encryption"
+BUSY = 2  # fdesetup isactive: on, but encrypting or decrypting
 
 
 def evaluate_fdesetup(code: int, stdout: str, status_text: str | None) -> Finding:
@@ -23,6 +24,16 @@ def evaluate_fdesetup(code: int, stdout: str, status_text: str | None) -> Findin
     if code == 1 and answer == "false":
         return Finding(Status.FAIL, msg("disk_encryption.macos.off"), evidence,
                        "disk_encryption.macos")
+    if code == BUSY:
+        # fdesetup(8): 2 = FileVault is on but busy, i.e. encrypting, or decrypting after it was
+        # switched off (boxen/puppet-boxen pull request #60). One rule on every OS (Windows
+        # BitLocker the same): encrypting warns, decrypting fails. ``fdesetup status`` prints a
+        # fixed English "Decryption in progress" line for the second case.
+        if status_text is not None and "decryption in progress" in status_text.lower():
+            return Finding(Status.FAIL, msg("disk_encryption.macos.decrypting"), evidence,
+                           "disk_encryption.macos")
+        return Finding(Status.WARN, msg("disk_encryption.macos.encrypting"), evidence,
+                       "disk_encryption.macos.encrypting")
     return Finding(Status.UNKNOWN, msg("disk_encryption.macos.unknown", code=code), evidence,
                    f"{CHECK_ID}.unknown")
 

@@ -100,11 +100,25 @@ class DriveFacts:
     wmi: Mapping[str, Any] | None
 
 
+# \\SERVER\SHARE (a roaming or redirected profile on a file server), as GetPathRoot gives it.
+_UNC_ROOT = re.compile(r"^\\\\[^\\/]+\\[^\\/]+\\?$")
+
+
+def network_profile(section: Mapping[str, Any]) -> str | None:
+    """The UNC root of a profile that lives on a file server, or None for a local drive."""
+    value = str(section.get("profile_drive") or "").strip()
+    return value.rstrip("\\") if _UNC_ROOT.match(value) else None
+
+
 def parse_windows_bitlocker(section: Mapping[str, Any]) -> list[DriveFacts]:
+    """Decision for a roaming (UNC) profile: only local volumes can be BitLocker volumes, and
+    Windows keeps the local copy of a roaming profile under the system drive, so the system
+    drive is judged alone; the share is the file server's business (docs/windows-snapshot.md)."""
     drives = [_drive(section.get("system_drive"))]
-    profile = _drive(section.get("profile_drive") or drives[0])
-    if profile not in drives:
-        drives.append(profile)
+    if network_profile(section) is None:
+        profile = _drive(section.get("profile_drive") or drives[0])
+        if profile not in drives:
+            drives.append(profile)
     shell = section.get("shell_protection")
     if not isinstance(shell, Mapping):
         raise ParseError("Windows bitlocker", "shell_protection missing")
@@ -162,6 +176,8 @@ def evaluate_windows(facts: list[DriveFacts]) -> Finding:
 def check_windows(ctx: ProbeContext) -> Finding:
     section = ctx.windows_section("bitlocker")
     finding = evaluate_windows(parse_windows_bitlocker(section))
+    if (share := network_profile(section)) is not None:
+        finding.evidence["profile_on_network_share"] = share
     if section.get("wmi_error"):  # elevated, but WMI refused: the shell value was used instead
         finding.evidence["wmi_error"] = str(section["wmi_error"])[:300]
     return finding
