@@ -25,6 +25,7 @@ class PostureSettings:
     max_screen_lock_idle_s: int = 900
     # os_supported: end-of-support tables (see lifecycle.py for sources)
     windows_releases: tuple[lifecycle.WindowsRelease, ...] = lifecycle.WINDOWS_RELEASES
+    windows_long_term: tuple[lifecycle.LongTermRelease, ...] = lifecycle.WINDOWS_LONG_TERM
     linux_releases: tuple[lifecycle.LinuxRelease, ...] = lifecycle.LINUX_RELEASES
     macos_releases: tuple[lifecycle.MacRelease, ...] = lifecycle.MACOS_RELEASES
     # os_updates: optional minimum patch level, e.g. {26100: 4946} = 26100.4946 or later

@@ -119,3 +119,34 @@ def test_real_host_os_release() -> None:
     if (f.evidence["id"], f.evidence["version_id"]) == ("debian", "12"):
         assert f.status is Status.PASS
         assert f.evidence["end_of_support"] == "2028-06-30"
+
+
+# --- issue 17, finding 5: LTSC, IoT LTSC and Server have their own end dates -------------------
+
+@pytest.mark.parametrize(("fixture", "status", "name", "end"), [
+    ("windows-10-ltsc-2021-enterprise.json", Status.PASS, "Windows 10 Enterprise LTSC 2021",
+     "2027-01-12"),
+    ("windows-10-iot-ltsc-2021.json", Status.PASS, "Windows 10 IoT Enterprise LTSC 2021",
+     "2032-01-13"),
+    ("windows-10-ltsc-2019-enterprise.json", Status.PASS, "Windows 10 Enterprise LTSC 2019",
+     "2029-01-09"),
+    ("windows-server-2025-standard.json", Status.PASS, "Windows Server 2025", "2034-11-14"),
+])
+def test_long_term_editions(fixture: str, status: Status, name: str, end: str) -> None:
+    f = _windows(fixture)
+    assert f.status is status, f.summary
+    assert f.summary.params["name"] == name
+    assert f.evidence["end_of_support"] == end
+
+
+def test_ltsc_2021_ends_before_its_iot_sibling() -> None:
+    later = datetime(2027, 2, 1, tzinfo=UTC)
+    assert _windows("windows-10-ltsc-2021-enterprise.json", later).status is Status.FAIL
+    assert _windows("windows-10-iot-ltsc-2021.json", later).status is Status.PASS
+
+
+def test_unknown_long_term_build_is_unknown_not_a_ga_date() -> None:
+    ctx = make_ctx("windows", snapshot={"os": {
+        "CurrentBuildNumber": "20348", "UBR": 1, "EditionID": "EnterpriseS",
+        "InstallationType": "Client"}}, now=NOW)
+    assert os_supported.check(ctx).status is Status.UNKNOWN

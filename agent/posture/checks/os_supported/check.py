@@ -17,7 +17,11 @@ from typing import Any
 
 from agent.core.errors import ParseError, SourceMissing
 from agent.core.messages import msg
-from agent.posture.checks.os_supported.lifecycle import WINDOWS_ENTERPRISE_EDITIONS
+from agent.posture.checks.os_supported.lifecycle import (
+    WINDOWS_ENTERPRISE_EDITIONS,
+    WINDOWS_IOT_LTSC_EDITIONS,
+    WINDOWS_LTSC_EDITIONS,
+)
 from agent.posture.context import ProbeContext
 from agent.posture.dispatch import by_os, version_tuple
 from agent.posture.model import Evidence, Finding, Status
@@ -33,6 +37,7 @@ class WindowsVersion:
     edition: str
     display_version: str
     product_name: str
+    installation_type: str = ""  # Client | Server | Server Core
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,8 @@ def parse_windows_os(section: Mapping[str, Any]) -> WindowsVersion:
         raise ParseError("Windows CurrentVersion", f"bad build or UBR: {exc}") from exc
     return WindowsVersion(build, ubr, str(section.get("EditionID") or ""),
                           str(section.get("DisplayVersion") or ""),
-                          str(section.get("ProductName") or ""))
+                          str(section.get("ProductName") or ""),
+                          str(section.get("InstallationType") or ""))
 
 
 def parse_os_release(text: str) -> LinuxRelease:
@@ -97,11 +103,33 @@ def _by_end_date(name: str, end: date | None, today: date, evidence: Evidence) -
                    evidence)
 
 
+def long_term_kind(v: WindowsVersion) -> str | None:
+    """server | ltsc | iot_ltsc for the long-term servicing editions, else None."""
+    if v.installation_type.lower().startswith("server"):
+        return "server"
+    if v.edition in WINDOWS_LTSC_EDITIONS:
+        return "ltsc"
+    if v.edition in WINDOWS_IOT_LTSC_EDITIONS:
+        return "iot_ltsc"
+    return None
+
+
 def evaluate_windows(v: WindowsVersion, ctx: ProbeContext) -> Finding:
     family = "11" if v.build >= 22000 else "10"
     evidence: Evidence = {"build": v.build, "ubr": v.ubr, "version": f"10.0.{v.build}.{v.ubr}",
                           "edition": v.edition, "display_version": v.display_version,
                           "product_name_registry": v.product_name, "windows": family}
+    kind = long_term_kind(v)
+    if kind is not None:
+        # LTSC, IoT LTSC and Server have their own end dates; a GA date would be wrong.
+        evidence["servicing"] = kind
+        evidence["installation_type"] = v.installation_type
+        for lt in ctx.settings.windows_long_term:
+            if lt.build == v.build and lt.kind == kind:
+                return _by_end_date(lt.name, lt.end, ctx.today, evidence)
+        return Finding(Status.UNKNOWN, msg("os_supported.unknown_build",
+                                           name=f"Windows {kind} build {v.build}"),
+                       evidence, "os_supported.unknown")
     enterprise = v.edition in WINDOWS_ENTERPRISE_EDITIONS
     evidence["servicing"] = "enterprise" if enterprise else "consumer"
     releases = sorted(ctx.settings.windows_releases, key=lambda r: r.build)

@@ -23,6 +23,17 @@ class WindowsRelease:
 
 
 @dataclass(frozen=True)
+class LongTermRelease:
+    """A long-term servicing release: its own end date, whatever the GA release of the same
+    build says (Windows 11 24H2 = build 26100 = Enterprise LTSC 2024 = Server 2025)."""
+
+    build: int
+    kind: str  # ltsc | iot_ltsc | server
+    name: str
+    end: date  # end of (extended) support: the last security update
+
+
+@dataclass(frozen=True)
 class LinuxRelease:
     distro: str  # os-release ID
     version: str  # os-release VERSION_ID (compared numerically, dot by dot)
@@ -45,6 +56,28 @@ WINDOWS_RELEASES: tuple[WindowsRelease, ...] = (
     WindowsRelease(26100, "Windows 11 24H2", date(2026, 10, 13), date(2027, 10, 12)),
     WindowsRelease(26200, "Windows 11 25H2", date(2027, 10, 12), date(2028, 10, 10)),
 )
+
+# Microsoft Lifecycle pages "Windows 10 Enterprise LTSC 2019/2021", "Windows 10 IoT Enterprise
+# LTSC 2021", "Windows 11 Enterprise LTSC 2024", "Windows 11 IoT Enterprise LTSC 2024", "Windows
+# Server 2016/2019/2022/2025" (extended end dates); the 2024 LTSC dates also in the Windows 11
+# version history table (wikimili mirror of Wikipedia, found with the search tool).
+WINDOWS_LONG_TERM: tuple[LongTermRelease, ...] = (
+    LongTermRelease(14393, "ltsc", "Windows 10 Enterprise LTSB 2016", date(2026, 10, 13)),
+    LongTermRelease(14393, "iot_ltsc", "Windows 10 IoT Enterprise LTSB 2016", date(2026, 10, 13)),
+    LongTermRelease(17763, "ltsc", "Windows 10 Enterprise LTSC 2019", date(2029, 1, 9)),
+    LongTermRelease(17763, "iot_ltsc", "Windows 10 IoT Enterprise LTSC 2019", date(2029, 1, 9)),
+    LongTermRelease(19044, "ltsc", "Windows 10 Enterprise LTSC 2021", date(2027, 1, 12)),
+    LongTermRelease(19044, "iot_ltsc", "Windows 10 IoT Enterprise LTSC 2021", date(2032, 1, 13)),
+    LongTermRelease(26100, "ltsc", "Windows 11 Enterprise LTSC 2024", date(2029, 10, 9)),
+    LongTermRelease(26100, "iot_ltsc", "Windows 11 IoT Enterprise LTSC 2024", date(2034, 10, 10)),
+    LongTermRelease(14393, "server", "Windows Server 2016", date(2027, 1, 12)),
+    LongTermRelease(17763, "server", "Windows Server 2019", date(2029, 1, 9)),
+    LongTermRelease(20348, "server", "Windows Server 2022", date(2031, 10, 14)),
+    LongTermRelease(26100, "server", "Windows Server 2025", date(2034, 11, 14)),
+)
+# Registry EditionID of the long-term editions (N = without media features).
+WINDOWS_LTSC_EDITIONS = frozenset({"EnterpriseS", "EnterpriseSN"})
+WINDOWS_IOT_LTSC_EDITIONS = frozenset({"IoTEnterpriseS", "IoTEnterpriseSK"})
 
 # Editions that follow the Enterprise/Education servicing timeline (registry EditionID values).
 WINDOWS_ENTERPRISE_EDITIONS = frozenset({
