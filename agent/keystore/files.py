@@ -7,6 +7,7 @@ that grants only the current user's SID full control, with inheritance removed (
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
@@ -15,14 +16,41 @@ import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 _IS_WINDOWS = sys.platform == "win32"
 
 
-def _run(argv: list[str]) -> str:
+# CREATE_NO_WINDOW: a console program started from the tray (no console of its own) would
+# otherwise flash a console window. The constant exists only in Windows builds of Python.
+CREATE_NO_WINDOW = 0x08000000
+
+
+def console_encoding() -> str:
+    """whoami and icacls write in the console's OEM code page (cp932 on Japanese Windows), not in
+    the locale encoding Python's text mode (UTF-8 mode) would assume; Python names it "oem"."""
+    try:
+        codecs.lookup("oem")
+    except LookupError:  # not Windows
+        return "utf-8"
+    return "oem"
+
+
+def decode_console(data: bytes, encoding: str) -> str:
+    """Never raises: a user name the code page cannot express becomes U+FFFD, not an error."""
+    try:
+        return data.decode(encoding, errors="replace")
+    except LookupError:
+        return data.decode("utf-8", errors="replace")
+
+
+def _run(argv: list[str], *, run: Any = subprocess.run, windows: bool = _IS_WINDOWS,
+         encoding: str | None = None) -> str:
     # No shell; C-locale-independent output only (whoami CSV columns, icacls exit status).
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=15, check=True)
-    return proc.stdout
+    flags = CREATE_NO_WINDOW if windows else 0
+    proc = run(argv, capture_output=True, timeout=15, check=True, creationflags=flags,
+               stdin=subprocess.DEVNULL)
+    return decode_console(proc.stdout, encoding or console_encoding())
 
 
 def _current_sid() -> str:
