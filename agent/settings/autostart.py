@@ -16,6 +16,13 @@ from typing import Protocol
 
 LABEL = "jp.lg.byod-agent"  # LaunchAgent label and the Run value name
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
+# Task Manager's Startup tab and Settings > Apps > Startup switch a Run entry off here, without
+# touching the Run value: 12 bytes, a status DWORD then a FILETIME of when it was switched off.
+# Enabled: 02 (or 06, 00) followed by eight zero bytes; disabled: 03 or 07 and the time the user
+# switched it off (crystalidea/uninstall-tool issue #180, zzzgydi/auto-launch issue #7 and pull
+# request #8, Teamwork/node-auto-launch pull request #129). No value at all: Windows starts it.
+STARTUP_APPROVED_KEY = r"Software\Microsoft\Windows\CurrentVersion\Explorer\StartupApproved\Run"
+APPROVED_ENABLED = bytes([2]) + bytes(11)
 DESKTOP_NAME = "byod-agent.desktop"
 
 
@@ -27,6 +34,13 @@ def windows_command(argv: Sequence[str]) -> str:
             raise ValueError("a double quote cannot appear in an autostart argument")
         out.append(f'"{a}"' if (" " in a or "\t" in a or not a) else a)
     return " ".join(out)
+
+
+def startup_approved(value: bytes | None) -> bool:
+    """False when Task Manager or Settings switched the Run entry off (pure; see above)."""
+    if value is None or len(value) == 0:
+        return True
+    return not (value[0] & 1 or any(value[4:12]))
 
 
 def launch_agent_plist(argv: Sequence[str]) -> bytes:
@@ -91,6 +105,32 @@ class RunKey(Protocol):
     def delete(self, name: str) -> None: ...
 
 
+class ApprovedKey(Protocol):
+    """HKCU ...\\Explorer\\StartupApproved\\Run; ``WinregApprovedKey`` in production."""
+
+    def get(self, name: str) -> bytes | None: ...
+    def set(self, name: str, value: bytes) -> None: ...
+
+
+class WinregApprovedKey:
+    def __init__(self) -> None:
+        self._winreg = importlib.import_module("winreg")
+
+    def get(self, name: str) -> bytes | None:
+        w = self._winreg
+        try:
+            with w.OpenKey(w.HKEY_CURRENT_USER, STARTUP_APPROVED_KEY) as key:
+                value, kind = w.QueryValueEx(key, name)
+        except OSError:
+            return None
+        return bytes(value) if kind == w.REG_BINARY and isinstance(value, bytes) else None
+
+    def set(self, name: str, value: bytes) -> None:
+        w = self._winreg
+        with w.CreateKey(w.HKEY_CURRENT_USER, STARTUP_APPROVED_KEY) as key:
+            w.SetValueEx(key, name, 0, w.REG_BINARY, value)
+
+
 class WinregRunKey:
     """HKCU\\...\\Run through winreg (imported lazily: it exists only on Windows)."""
 
@@ -124,11 +164,24 @@ class Autostart:
     """Enable, disable and query start-at-login for one OS."""
 
     def __init__(self, os_name: str, home: Path, env: Mapping[str, str],
-                 run_key: RunKey | None = None) -> None:
+                 run_key: RunKey | None = None, approved_key: ApprovedKey | None = None) -> None:
         self.os_name = os_name
         self.home = home
         self.env = env
         self._run_key = run_key
+        self._approved_key = approved_key
+
+    @property
+    def approved_key(self) -> ApprovedKey:
+        if self._approved_key is None:
+            self._approved_key = WinregApprovedKey()
+        return self._approved_key
+
+    def windows_state(self) -> str:
+        """on | off | blocked (our Run value is there but Task Manager/Settings switched it off)."""
+        if self.run_key.get(LABEL) is None:
+            return "off"
+        return "on" if startup_approved(self.approved_key.get(LABEL)) else "blocked"
 
     @property
     def run_key(self) -> RunKey:
@@ -150,7 +203,7 @@ class Autostart:
 
     def is_enabled(self) -> bool:
         if self.os_name == "windows":
-            return self.run_key.get(LABEL) is not None
+            return self.windows_state() == "on"
         p = self.path()
         if p is not None and p.is_file():  # the user's own entry wins over the system one
             try:
@@ -162,6 +215,10 @@ class Autostart:
     def enable(self, argv: Sequence[str], name: str, comment: str) -> None:
         if self.os_name == "windows":
             self.run_key.set(LABEL, windows_command(argv))
+            # The user's explicit "on" in our settings also undoes an earlier "off" in Task
+            # Manager; otherwise the switch would say on while Windows skips the entry.
+            if not startup_approved(self.approved_key.get(LABEL)):
+                self.approved_key.set(LABEL, APPROVED_ENABLED)
             return
         p = self.path()
         if p is None:

@@ -9,14 +9,27 @@ from pathlib import Path
 import pytest
 
 from agent.settings.autostart import (
+    APPROVED_ENABLED,
     LABEL,
     Autostart,
     launch_agent_plist,
+    startup_approved,
     windows_command,
     xdg_desktop_entry,
 )
 
 ARGV = ["/opt/BYOD Agent/byod-agent", "tray"]
+
+
+class DictApprovedKey:
+    def __init__(self) -> None:
+        self.values: dict[str, bytes] = {}
+
+    def get(self, name: str) -> bytes | None:
+        return self.values.get(name)
+
+    def set(self, name: str, value: bytes) -> None:
+        self.values[name] = value
 
 
 class DictRunKey:
@@ -96,9 +109,39 @@ def test_macos_enable_writes_launch_agent(tmp_path: Path) -> None:
 
 def test_windows_uses_the_run_key(tmp_path: Path) -> None:
     key = DictRunKey()
-    a = Autostart("windows", tmp_path, {}, run_key=key)
+    a = Autostart("windows", tmp_path, {}, run_key=key, approved_key=DictApprovedKey())
     a.enable([r"C:\BYOD\byod-agent.exe", "tray"], "BYOD", "c")
     assert key.values == {LABEL: r"C:\BYOD\byod-agent.exe tray"}
     assert a.is_enabled()
     a.disable()
     assert not a.is_enabled()
+
+
+# --- issue 17, finding 7: Task Manager / Settings switch a Run entry off in StartupApproved ---
+
+def _approved_values() -> dict[str, dict[str, bool]]:
+    import json
+
+    from tests.conftest import FIXTURES
+    data: dict[str, dict[str, bool]] = json.loads(
+        (FIXTURES / "windows" / "startup_approved_run_values.json").read_text("utf-8"))
+    return data
+
+
+def test_startup_approved_values() -> None:
+    data = _approved_values()
+    for group in ("enabled", "disabled"):
+        for hexbytes, expected in data[group].items():
+            assert startup_approved(bytes.fromhex(hexbytes)) is expected, hexbytes
+    assert startup_approved(None) is True  # no value: Windows starts the entry
+
+
+def test_disabled_in_task_manager_is_not_on(tmp_path: Path) -> None:
+    key, approved = DictRunKey(), DictApprovedKey()
+    key.values[LABEL] = r"C:\BYOD\byod-agent.exe tray"
+    approved.values[LABEL] = bytes.fromhex("03 00 00 00 00 40 4a 5d c0 5a dc 01")
+    a = Autostart("windows", tmp_path, {}, run_key=key, approved_key=approved)
+    assert not a.is_enabled() and a.windows_state() == "blocked"
+    # Switching it on in our settings undoes Task Manager's "off".
+    a.enable([r"C:\BYOD\byod-agent.exe", "tray"], "BYOD", "c")
+    assert approved.values[LABEL] == APPROVED_ENABLED and a.is_enabled()
