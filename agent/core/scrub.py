@@ -1,28 +1,121 @@
 """Secret shapes (keys, passwords, tokens) replaced by one marker: safe for any log line.
 
-The log writer (logsetup) and the diagnostics redactor share this; pseudonyms of personal data
-are the redactor's job (agent/diagnostics/redact.py), not the log's.
+The log writer (logsetup) and the diagnostics redactor share this catalogue; pseudonyms of
+personal data are the redactor's job (agent/diagnostics/redact.py), not the log's. Each entry
+names the scanner rule it follows (gitleaks ``config/gitleaks.toml`` rule ids, detect-secrets
+plugins, trufflehog detectors), and tests/unit/test_redact.py plants every shape in random log
+lines (hypothesis) to prove it never survives.
+
+One pass: every shape is an alternative of one compiled pattern (:data:`SECRET_ALTERNATIVES`),
+so a text is scanned once, not once per shape; the redactor appends its personal-data
+alternatives to the same pattern. Text is NFKC-normalized first, so full-width letters and
+digits (``ｐａｓｓｗｏｒｄ＝``, ``０９０``) match the same shapes as ASCII.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Callable
 
 SECRET = "[REDACTED]"  # noqa: S105 (the marker, not a secret)
 
-_PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]*?)-----.*?(?:-----END \1-----|\Z)", re.S)
-_KEY_VALUE = re.compile(
-    r"(?i)\b(password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|"
-    r"client[_-]?secret|private[_-]?key|otp|code)([\"']?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|\S+)")
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}")
-_URL_CRED = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")
+# A value up to the end of a header/field: stops at an unescaped double quote (JSON-lines logs
+# escape the quotes inside a message) and at the end of the line.
+_FIELD_VALUE = r'(?:[^"\r\n\\]|\\.)+'
+# Query/form parameters whose value is a credential (OAuth 2.0 RFC 6749 access_token, code,
+# refresh_token; OpenID id_token; Azure SAS sig; AWS SigV4 X-Amz-*; generic token/key names).
+_QUERY_NAMES = (r"access_token|id_token|refresh_token|code|token|auth|sig|signature|"
+                r"client_secret|password|passwd|apikey|api_key|key|session|sessionid|sid|"
+                r"state|nonce|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|"
+                r"SAMLResponse|SAMLRequest|ticket|otp|pin")
+
+# (name, pattern, replacement kind). Order matters: at one position the first alternative that
+# matches wins, so the longest/most specific shapes come first.
+SECRET_ALTERNATIVES: tuple[tuple[str, str], ...] = (
+    # gitleaks private-key; detect-secrets PrivateKeyDetector
+    ("pem", r"-----BEGIN (?P<pem_kind>[A-Z0-9 ]{0,40}?)-----(?s:.*?)"
+            r"(?:-----END (?P=pem_kind)-----|\Z)"),
+    # gitleaks age-secret-key (the agent's own mapping identity format), upper or lower case
+    ("age", r"(?i:AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{20,})"),
+    # detect-secrets BasicAuthDetector: scheme://user:password@
+    ("url_cred", r"(?i:\b(?P<url_scheme>[a-z][a-z0-9+.-]{0,20}://)[^/\s:@\"']+:[^/\s@\"']+@)"),
+    # trufflehog URI / OAuth detectors: credentials in a query string or form body
+    ("query", r"(?i:(?P<query_key>(?<![A-Za-z0-9_-])(?:" + _QUERY_NAMES + r")=)"
+              r"[^&#\s\"'<>]+)"),
+    # Cookie / Set-Cookie / Authorization / API-key headers: the whole value
+    ("header", r"(?i:(?P<header_name>\b(?:set-cookie|cookie|proxy-authorization|authorization|"
+               r"x-api-key|x-auth-token|x-amz-security-token)\b[\"']?\s*[:=]\s*\"?)"
+               + _FIELD_VALUE + ")"),
+    # gitleaks jwt
+    ("jwt", r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"),
+    # detect-secrets BasicAuth / gitleaks authorization bearer
+    ("bearer", r"(?i:\b(?P<bearer_kind>bearer|basic)\s+(?=[A-Za-z0-9._~+/=-]{8})"
+               r"[^\s\"',;]+)"),
+    # gitleaks aws-access-token, github-pat/oauth/app, gitlab-pat, slack tokens, gcp-api-key,
+    # stripe; detect-secrets AWSKeyDetector, SlackDetector, StripeDetector
+    ("vendor", r"\b(?:(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9_-]{20,}|"
+               r"github_pat_[A-Za-z0-9_]{40,}|glpat-[A-Za-z0-9_-]{20,}|"
+               r"xox[abposr]-[A-Za-z0-9_-]{10,}|AIza[0-9A-Za-z_-]{35}|"
+               r"(?:sk|rk)_live_[0-9A-Za-z]{16,})[A-Za-z0-9_-]*"),
+    # detect-secrets KeywordDetector: name = value (the name is kept, the value goes)
+    ("kv", r"(?i:(?P<kv_key>(?<![A-Za-z0-9])(?:password|passwd|pwd|passphrase|secret|token|"
+           r"api[_-]?key|access[_-]?key|secret[_-]?key|client[_-]?secret|private[_-]?key|otp|"
+           r"pin|code|credential|credentials)(?![A-Za-z0-9]))(?P<kv_sep>[\"']?\s*[:=]\s*)"
+           r"(?:\"(?:[^\"\\]|\\.)*\"|'[^']*'|\\\"(?:[^\\]|\\[^\"])*\\\"|[^\s,;&\"}]+))"),
+)
+
+
+def secret_replacement(name: str, m: re.Match[str]) -> str:
+    """What one matched secret shape becomes (its name or key kept, the value gone)."""
+    if name == "pem":
+        return f"[REDACTED {m.group('pem_kind') or 'PEM'}]"
+    if name == "url_cred":
+        return f"{m.group('url_scheme')}{SECRET}@"
+    if name == "query":
+        return f"{m.group('query_key')}{SECRET}"
+    if name == "header":
+        return f"{m.group('header_name')}{SECRET}"
+    if name == "bearer":
+        return f"{m.group('bearer_kind')} {SECRET}"
+    if name == "kv":
+        return f"{m.group('kv_key')}{m.group('kv_sep')}{SECRET}"
+    return SECRET
+
+
+# Shapes that may start in the middle of a word (a PEM block or an age key glued to text); every
+# other shape starts a word, so positions inside a word are skipped after one look-behind: that
+# keeps the single pass fast (bench/export.py redact_mb_per_s).
+ANYWHERE = frozenset({"pem", "age"})
+
+
+def compile_alternatives(alternatives: tuple[tuple[str, str], ...]) -> re.Pattern[str]:
+    anywhere = [f"(?P<{n}>{p})" for n, p in alternatives if n in ANYWHERE]
+    at_start = [f"(?P<{n}>{p})" for n, p in alternatives if n not in ANYWHERE]
+    return re.compile("|".join(anywhere) + "|(?<![A-Za-z0-9])(?:" + "|".join(at_start) + ")")
+
+
+_SECRETS = compile_alternatives(SECRET_ALTERNATIVES)
+SECRET_NAMES = frozenset(name for name, _ in SECRET_ALTERNATIVES)
+
+
+def normalize(s: str) -> str:
+    """NFKC: full-width digits and letters become ASCII (``０９０`` -> ``090``)."""
+    return s if s.isascii() else unicodedata.normalize("NFKC", s)
+
+
+def substitute(pattern: re.Pattern[str], s: str,
+               other: Callable[[str, re.Match[str]], str] | None = None) -> str:
+    """One pass of ``pattern`` (built by :func:`compile_alternatives`); secret alternatives are
+    replaced here, any other alternative by ``other``."""
+    def repl(m: re.Match[str]) -> str:
+        name = m.lastgroup or ""
+        if name in SECRET_NAMES:
+            return secret_replacement(name, m)
+        return other(name, m) if other is not None else m.group(0)
+    return pattern.sub(repl, s)
 
 
 def scrub_secrets(s: str) -> str:
     """Only the secret patterns (no pseudonyms): safe for any log line."""
-    s = _PEM.sub(lambda m: f"[REDACTED {m.group(1) or 'PEM'}]", s)
-    s = _URL_CRED.sub(lambda m: f"{m.group(1)}{SECRET}@", s)
-    s = _KEY_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{SECRET}", s)
-    s = _BEARER.sub(lambda m: f"{m.group(1)} {SECRET}", s)
-    return _JWT.sub(SECRET, s)
+    return substitute(_SECRETS, normalize(s))
