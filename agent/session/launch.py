@@ -9,6 +9,7 @@ that starts like an option.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -40,7 +41,6 @@ RDP_LOCKDOWN: dict[str, str] = {
     "redirectlocation:i": "0",
     "prompt for credentials:i": "1",  # never saved credentials
     "promptcredentialonce:i": "0",
-    "enablecredsspsupport:i": "1",  # NLA
     "negotiate security layer:i": "1",
     "autoreconnection enabled:i": "0",  # a dropped session is re-opened only through the agent
 }
@@ -159,6 +159,9 @@ def _rdp_properties(target: Target, connect_to: str, tunnel: bool) -> dict[str, 
     # whose name the office PC's certificate cannot carry; the gateway's mutual TLS (pinned to
     # the policy's CA) authenticates that path, so mstsc may only warn (2). See docs/session.md.
     props["authentication level:i"] = "2" if tunnel else "1"
+    # CredSSP is Network Level Authentication: the policy's require_nla decides, as it does for
+    # xfreerdp's /sec:nla (an office PC without NLA refuses a client that insists on it).
+    props["enablecredsspsupport:i"] = "1" if target.require_nla else "0"
     if target.mode == "rdgateway":
         gw = target.rd_gateway
         props.update({
@@ -226,6 +229,30 @@ def plan(target: Target, platform: str, client: ClientInfo, *,
         argv = ("open", "-W", "-a", client.program, RDP_FILE_PLACEHOLDER)
     return LaunchPlan(target.id, target.mode, platform, client, connect_to, argv, props,
                       tunnel_info)
+
+
+# A stable loopback port per target, so that the .rdp file (full address 127.0.0.1:PORT) is the
+# same on every launch and IT can sign it once (rdpsign /sha256): since the April 2026 Windows
+# update an unsigned .rdp file shows "Caution: Unknown remote connection" every time. The range
+# lies below every OS's ephemeral ports (Windows and macOS 49152-65535, Linux 32768-60999), so an
+# outgoing connection is never given it by chance; the port is derived from the target id (the
+# same on every PC). When it is taken, the next STABLE_PORT_TRIES ports are tried, then any free
+# port (the session still works; staff see the warning for that launch, and the log says why).
+STABLE_PORT_BASE = 29100
+STABLE_PORT_COUNT = 800  # 29100-29899
+STABLE_PORT_TRIES = 3
+
+
+def stable_port(target_id: str) -> int:
+    digest = hashlib.sha256(target_id.encode("utf-8")).digest()
+    return STABLE_PORT_BASE + int.from_bytes(digest[:4], "big") % STABLE_PORT_COUNT
+
+
+def stable_ports(target_id: str) -> tuple[int, ...]:
+    """The ports the tunnel tries, in order, before it falls back to any free one."""
+    first = stable_port(target_id) - STABLE_PORT_BASE
+    return tuple(STABLE_PORT_BASE + (first + i) % STABLE_PORT_COUNT
+                 for i in range(STABLE_PORT_TRIES))
 
 
 DEFAULT_CLIENTS: dict[str, ClientInfo] = {

@@ -180,3 +180,33 @@ def test_macos_open_waits_for_the_app() -> None:
     p = plan(TUNNEL, "macos", DEFAULT_CLIENTS["macos"], local_port=5)
     assert p.argv[:3] == ("open", "-W", "-a")
     assert p.rdp_properties is not None and p.rdp_properties["full address:s"] == "127.0.0.1:5"
+
+
+# --- issue 17, findings 8 and 9 ----------------------------------------------------------------
+
+def test_credssp_follows_require_nla() -> None:
+    on = plan(TUNNEL, "windows", DEFAULT_CLIENTS["windows"], local_port=50123)
+    off = plan(replace(TUNNEL, require_nla=False), "windows", DEFAULT_CLIENTS["windows"],
+               local_port=50123)
+    assert on.rdp_properties is not None and off.rdp_properties is not None
+    assert on.rdp_properties["enablecredsspsupport:i"] == "1"
+    assert off.rdp_properties["enablecredsspsupport:i"] == "0"
+    mac = plan(replace(DIRECT, require_nla=False), "macos", DEFAULT_CLIENTS["macos"])
+    assert mac.rdp_properties is not None and mac.rdp_properties["enablecredsspsupport:i"] == "0"
+
+
+def test_stable_port_per_target_makes_the_rdp_file_signable() -> None:
+    from agent.session.launch import (
+        STABLE_PORT_BASE,
+        STABLE_PORT_COUNT,
+        stable_port,
+        stable_ports,
+    )
+    port = stable_port("office")
+    assert port == stable_port("office")  # the same on every launch and every PC
+    assert STABLE_PORT_BASE <= port < STABLE_PORT_BASE + STABLE_PORT_COUNT
+    assert port < 32768  # below every OS's ephemeral range
+    assert stable_ports("office")[0] == port and len(set(stable_ports("office"))) == 3
+    texts = {rdp_file_text(plan(TUNNEL, "windows", DEFAULT_CLIENTS["windows"],
+                                local_port=port).rdp_properties or {}) for _ in range(3)}
+    assert len(texts) == 1 and f"full address:s:127.0.0.1:{port}\r\n" in texts.pop()
