@@ -1,4 +1,9 @@
-"""What the help desk reads: a text or HTML digest of a verified bundle (every field escaped)."""
+"""What the help desk reads: a text or HTML digest of a verified bundle (every field escaped).
+
+Text: every value from the bundle passes through agent.core.textsafe (one line per field: no
+ESC, CR, newline, BEL or bidi override reaches the terminal), so no field can print a line that
+looks like ours ("Integrity: verified"). HTML: html.escape on top of the same.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,10 @@ import html
 import json
 from typing import Any
 
-from agent.diagnostics.reader import Bundle
+from agent.core import textsafe
+from agent.diagnostics.reader import UNKNOWN_KEY, Bundle
+
+_f = textsafe.field
 
 _LOG_MARKERS = ("ERROR", "CRITICAL", "WARNING", "Traceback", '"level": "error"',
                 '"level": "warning"', "fail")
@@ -22,7 +30,7 @@ def log_excerpts(bundle: Bundle, context: int = 2, limit: int = 60) -> list[str]
             if any(m in line for m in _LOG_MARKERS):
                 keep.update(range(max(0, i - context), min(len(lines), i + context + 1)))
         for i in sorted(keep):
-            out.append(f"{name}:{i + 1}: {lines[i][:300]}")
+            out.append(f"{name}:{i + 1}: {_f(lines[i], limit=300)}")
             if len(out) >= limit:
                 return out
     return out
@@ -49,6 +57,7 @@ def digest(bundle: Bundle) -> dict[str, Any]:
         "ticket": m.get("ticket"),
         "verification": {"verified": v.verified, "hashes_ok": v.hashes_ok, "signed": v.signed,
                          "signature_ok": v.signature_ok, "signer": v.signer,
+                         "signer_trusted": v.signer_trusted, "signer_problem": v.signer_problem,
                          "problems": v.problems},
         "host": posture.get("host") if isinstance(posture, dict) else None,
         "compliant": posture.get("compliant") if isinstance(posture, dict) else None,
@@ -84,8 +93,8 @@ def connectivity_lines(data: Any) -> list[str]:
         tls = t.get("tls")
         cert = "with" if isinstance(tls, dict) and tls.get("client_certificate") else "without"
         steps = "; ".join(_step(n, t.get(n)) for n in ("dns", "tcp", "tls"))
-        lines.append(f"{t.get('target')} -> {t.get('endpoint')}: {steps} "
-                     f"[{cert} client certificate]"[:600])
+        lines.append(_f(f"{t.get('target')} -> {t.get('endpoint')}: {steps} "
+                        f"[{cert} client certificate]", limit=600))
     return lines
 
 
@@ -95,41 +104,47 @@ def integrity_line(d: dict[str, Any]) -> str:
 
 def _signature_line(d: dict[str, Any]) -> str:
     v = d["verification"]
+    problems = "; ".join(_f(p, limit=300) for p in v["problems"])
     if not v["hashes_ok"]:
-        return "TAMPERED: " + "; ".join(v["problems"])
+        return "TAMPERED: " + problems
     if not v["signed"]:
         return "unsigned (file hashes match the manifest)"
     if not v["signature_ok"]:
-        return "SIGNATURE INVALID: " + "; ".join(v["problems"])
-    return f"verified, signed by {v['signer']}"
+        return "SIGNATURE INVALID: " + problems
+    if not v.get("signer_trusted") or v.get("signer") == UNKNOWN_KEY:
+        why = v.get("signer_problem") or "not checked against the city CA"
+        return f"NOT VERIFIED: signed by an unknown key ({_f(why, limit=300)})"
+    return f"verified, signed by {_f(v['signer'], limit=400)}"
 
 
 def as_text(d: dict[str, Any]) -> str:
     lines = [
-        f"Bundle {d['bundle_id']}  created {d['created_at']}  agent {d['agent_version']}",
+        f"Bundle {_f(d['bundle_id'])}  created {_f(d['created_at'])}  "
+        f"agent {_f(d['agent_version'])}",
         f"Integrity: {_signature_line(d)}",
-        f"Ticket: {d['ticket'] or '-'}   Correlation ID: {d['correlation_id'] or '-'}",
-        f"Redaction: {d['redaction_level']}   Compliant: {d['compliant']}",
+        f"Ticket: {_f(d['ticket'] or '-')}   Correlation ID: {_f(d['correlation_id'] or '-')}",
+        f"Redaction: {_f(d['redaction_level'])}   Compliant: {_f(d['compliant'])}",
         "",
     ]
     for c in d["checks"]:
         summary = c["summary"] if isinstance(c["summary"], dict) else {}
-        lines.append(f"[{c['status']:>7}] {c['id']}: {summary.get('en', '')}")
+        lines.append(f"[{_f(c['status']):>7}] {_f(c['id'])}: {_f(summary.get('en', ''))}")
         if summary.get("ja"):
-            lines.append(f"          {summary['ja']}")
+            lines.append(f"          {_f(summary['ja'])}")
         if c["status"] != "pass":
-            lines.append(f"          evidence: {json.dumps(c['evidence'], ensure_ascii=False)}")
+            lines.append("          evidence: "
+                         + _f(json.dumps(c['evidence'], ensure_ascii=False)))
             if c["remediation"]:
-                lines.append(f"          fix: {c['remediation']}")
+                lines.append(f"          fix: {_f(c['remediation'])}")
     if d["connectivity"]:
-        lines += ["", "Connectivity:"] + [f"  {x}" for x in d["connectivity"]]
+        lines += ["", "Connectivity:"] + [f"  {_f(x)}" for x in d["connectivity"]]
     if d["log_excerpts"]:
-        lines += ["", "Log lines around errors:"] + [f"  {x}" for x in d["log_excerpts"]]
+        lines += ["", "Log lines around errors:"] + [f"  {_f(x)}" for x in d["log_excerpts"]]
     return "\n".join(lines)
 
 
 def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(textsafe.block(value), quote=True)
 
 
 def as_html(d: dict[str, Any]) -> str:

@@ -131,7 +131,11 @@ def test_enrolled_device_signs_and_the_desk_verifies(tmp_path: Path) -> None:
         out_dir.mkdir()
         assert _cli("diag", "export", "--yes", "--out", str(out_dir), env=env).returncode == 0
         [bundle_path] = list(out_dir.iterdir())
-        show = _cli("diag", "show", str(bundle_path), env=env)
+        ca_file = tmp_path / "city-ca.pem"  # the help desk's copy of the city CA (issue 18)
+        ca_file.write_bytes(CA.cert_pem)
+        unknown = _cli("diag", "show", str(bundle_path), env=env)
+        assert unknown.returncode == 1 and "unknown key" in unknown.stdout  # no CA: not named
+        show = _cli("diag", "show", str(bundle_path), "--ca", str(ca_file), env=env)
         assert show.returncode == 0, show.stdout + show.stderr
         assert "verified, signed by" in show.stdout and "Yamada Taro" in show.stdout
         # A flipped byte in a signed bundle's member: exit 1, naming the file.

@@ -78,7 +78,7 @@ def test_cookie_headers(left: str, right: str, template: str, token: str) -> Non
        st.sampled_from(["-", " ", "－", "ー", " - ", "‐"]), st.booleans())
 def test_phone_numbers_with_spaces_and_full_width(  # noqa: PLR0917 (one per strategy)
         left: str, right: str, a: str, b: str,
-                                                  template: str, sep: str, wide: bool) -> None:
+        template: str, sep: str, wide: bool) -> None:
     phone = template.format(s=sep, a=a, b=b)
     if wide:  # full-width digits as a Japanese IME types them
         phone = phone.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789+()"})
