@@ -110,10 +110,13 @@ class ProbeContext:
     def windows_section(self, name: str) -> Mapping[str, Any]:
         """One section of the batched Windows snapshot; its own error becomes a ProbeError."""
         if self._snapshot is None:
+            budget = self.settings.snapshot_timeout_s
             source = self.windows_snapshot_source or (
-                lambda: windows_snapshot.collect(self.runner))
+                lambda: windows_snapshot.collect(self.runner, budget))
             self._snapshot = _Once(source)
         snap = self._snapshot.get()
+        if (mode := windows_snapshot.language_mode(snap)) is not None:
+            raise windows_snapshot.ConstrainedLanguage(mode)
         section = snap.get(name)
         if not isinstance(section, Mapping):
             raise ParseError("Windows snapshot", f"section {name!r} missing")
@@ -126,7 +129,7 @@ def default_context(settings: PostureSettings | None = None,
                     env: Mapping[str, str] | None = None) -> ProbeContext:
     settings = settings or PostureSettings()
     env = dict(os.environ if env is None else env)
-    deadline = time.monotonic() + settings.probe_timeout_s
+    deadline = time.monotonic() + settings.longest_budget_s()
     runner = SubprocessRunner(env, default_timeout=settings.probe_timeout_s, deadline=deadline)
     home = Path(env.get("HOME") or env.get("USERPROFILE") or str(Path.home()))
     return ProbeContext(os=current_os(), runner=runner, home=home, env=env, settings=settings)

@@ -41,31 +41,41 @@ def run_one(check_id: str, fn: CheckFn, ctx: ProbeContext) -> CheckResult:
 
 def run_checks(ctx: ProbeContext, checks: Sequence[tuple[str, CheckFn]] | None = None,
                timeout: float | None = None) -> tuple[CheckResult, ...]:
+    """Each check gets its own budget (``settings.check_timeout_s``: the policy may give one
+    check longer, and a Windows check waits for the snapshot's own budget); ``timeout`` forces
+    one budget for all. An answer that arrives after its check's budget counts as timed out."""
     checks = list(registry.CHECKS if checks is None else checks)
-    timeout = ctx.settings.probe_timeout_s if timeout is None else timeout
-    results: queue.Queue[CheckResult] = queue.Queue()
+    budgets = {cid: (ctx.settings.check_timeout_s(cid) if timeout is None else timeout)
+               for cid, _ in checks}
+    results: queue.Queue[tuple[CheckResult, float]] = queue.Queue()
+    start = time.monotonic()
     for check_id, fn in checks:
-        t = threading.Thread(target=lambda c=check_id, f=fn: results.put(run_one(c, f, ctx)),
-                             name=f"probe-{check_id}", daemon=True)
+        t = threading.Thread(
+            target=lambda c=check_id, f=fn: results.put((run_one(c, f, ctx), time.monotonic())),
+            name=f"probe-{check_id}", daemon=True)
         t.start()
     done: dict[str, CheckResult] = {}
-    deadline = time.monotonic() + timeout + _GRACE_S
+    deadline = start + max(budgets.values(), default=0.0) + _GRACE_S
     while len(done) < len(checks):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
         try:
-            r = results.get(timeout=remaining)
+            r, arrived = results.get(timeout=remaining)
         except queue.Empty:
             break
-        done[r.id] = r
-    out = []
-    for check_id, _ in checks:
-        out.append(done.get(check_id) or CheckResult(
-            check_id, Status.UNKNOWN, msg("probe.timeout", what=check_id, seconds=timeout),
-            {"error": f"no answer within {timeout:.1f} s"}, f"{check_id}.unknown",
-            int((timeout + _GRACE_S) * 1000)))
-    return tuple(out)
+        if arrived <= start + budgets[r.id] + _GRACE_S:
+            done[r.id] = r
+        else:
+            done[r.id] = _timed_out(r.id, budgets[r.id])
+    return tuple(done.get(cid) or _timed_out(cid, budgets[cid]) for cid, _ in checks)
+
+
+def _timed_out(check_id: str, seconds: float) -> CheckResult:
+    return CheckResult(check_id, Status.UNKNOWN, msg("probe.timeout", what=check_id,
+                                                     seconds=seconds),
+                       {"error": f"no answer within {seconds:.1f} s"}, f"{check_id}.unknown",
+                       int((seconds + _GRACE_S) * 1000))
 
 
 def host_info(ctx: ProbeContext) -> HostInfo:

@@ -45,3 +45,13 @@ class PostureSettings:
     # Per-check overrides of probe_timeout_s, e.g. {"antivirus": 20.0}; the policy can set them.
     check_timeouts_s: dict[str, float] = field(default_factory=dict)
     today_override: date | None = None  # for tests of the lifecycle tables only
+
+    def check_timeout_s(self, check_id: str) -> float:
+        """How long the engine waits for one check; a Windows check also waits for the
+        snapshot it reads, so the snapshot's own budget counts for it."""
+        own = self.check_timeouts_s.get(check_id, self.probe_timeout_s)
+        return max(own, self.snapshot_timeout_s or 0.0)
+
+    def longest_budget_s(self) -> float:
+        return max([self.probe_timeout_s, self.snapshot_timeout_s or 0.0,
+                    *self.check_timeouts_s.values()])

@@ -5,6 +5,12 @@
 # windows_snapshot.py strips comment-only lines and indentation before it encodes this file,
 # so comments cost nothing on the command line; never put '#' first on a line inside a string.
 
+# Constrained Language mode (App Control / WDAC, Smart App Control on Windows 11 Home, AppLocker)
+# blocks the .NET and COM calls below. Say so in one line that needs nothing but strings, first.
+if ($ExecutionContext.SessionState.LanguageMode -ne 'FullLanguage') {
+    '{"schema":1,"language_mode":"' + [string]$ExecutionContext.SessionState.LanguageMode + '"}'
+    exit 0
+}
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 # Only error text goes through the console encoding (the JSON is written as bytes below); a process
@@ -17,8 +23,13 @@ if ($PSVersionTable.PSVersion.Major -lt 6) {
 }
 $Inv = [System.Globalization.CultureInfo]::InvariantCulture
 
-function Get-Section([scriptblock]$Body) {
-    try { return (& $Body) } catch { return [ordered]@{ error = [string]$_.Exception.Message } }
+# How long each section took (milliseconds), so a slow home PC shows where the time goes.
+$Timings = [ordered]@{}
+function Get-Section([string]$Name, [scriptblock]$Body) {
+    $sw = [System.Diagnostics.Stopwatch]::StartNew()
+    try { $r = (& $Body) } catch { $r = [ordered]@{ error = [string]$_.Exception.Message } }
+    $Timings[$Name] = [int]$sw.ElapsedMilliseconds
+    return $r
 }
 
 # ISO-8601 UTC text. $AssumeUtc: the source hands UTC with DateTimeKind Unspecified (COM DATE).
@@ -67,12 +78,12 @@ $snap = [ordered]@{
     elevated = [bool]$elevated
 }
 
-$snap.os = Get-Section {
+$snap.os = Get-Section 'os' {
     Get-RegValues $HKLM 'SOFTWARE\Microsoft\Windows NT\CurrentVersion' @(
         'CurrentBuildNumber', 'UBR', 'EditionID', 'DisplayVersion', 'ProductName', 'InstallationType')
 }
 
-$snap.updates = Get-Section {
+$snap.updates = Get-Section 'updates' {
     $s = [ordered]@{}
     $s.wuauserv_start = (Get-RegValues $HKLM 'SYSTEM\CurrentControlSet\Services\wuauserv' @('Start')).Start
     $s.no_auto_update = (Get-RegValues $HKLM 'SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate\AU' @('NoAutoUpdate')).NoAutoUpdate
@@ -105,7 +116,7 @@ $snap.updates = Get-Section {
     $s
 }
 
-$snap.bitlocker = Get-Section {
+$snap.bitlocker = Get-Section 'bitlocker' {
     $s = [ordered]@{}
     # The environment may be trimmed by the caller: fall back to the System folder's root.
     $sys = $env:SystemDrive
@@ -152,7 +163,7 @@ $snap.bitlocker = Get-Section {
     $s
 }
 
-$snap.antivirus = Get-Section {
+$snap.antivirus = Get-Section 'antivirus' {
     $s = [ordered]@{}
     # root\SecurityCenter2 does not exist on Server editions: products is then null with a reason.
     # productState bit fields as decoded in amidaware/community-scripts issue #268.
@@ -172,7 +183,7 @@ $snap.antivirus = Get-Section {
     } catch { $s.products_error = [string]$_.Exception.Message }
     # MSFT_MpComputerStatus, the class behind Get-MpComputerStatus; AMRunningMode values as in
     # mondoohq/mql pull request #10381; a full wmic dump in glpi-project/glpi-agent issue #868.
-    $s.defender = Get-Section {
+    $s.defender = Get-Section 'defender' {
         $m = Get-CimInstance -Namespace 'root\Microsoft\Windows\Defender' -ClassName MSFT_MpComputerStatus |
             Select-Object -First 1
         if ($null -eq $m) { throw 'MSFT_MpComputerStatus returned no instance' }
@@ -190,7 +201,7 @@ $snap.antivirus = Get-Section {
     $s
 }
 
-$snap.firewall = Get-Section {
+$snap.firewall = Get-Section 'firewall' {
     $s = [ordered]@{}
     # INetFwPolicy2: FirewallEnabled(profile) for NET_FW_PROFILE2_DOMAIN 1, PRIVATE 2, PUBLIC 4;
     # CurrentProfileTypes is the bitmask of active profiles. Same calls in
@@ -223,7 +234,7 @@ $snap.firewall = Get-Section {
     $s
 }
 
-$snap.screen_lock = Get-Section {
+$snap.screen_lock = Get-Section 'screen_lock' {
     $names = @('ScreenSaveActive', 'ScreenSaverIsSecure', 'ScreenSaveTimeOut', 'SCRNSAVE.EXE')
     [ordered]@{
         desktop = Get-RegValues $HKCU 'Control Panel\Desktop' $names
@@ -231,6 +242,9 @@ $snap.screen_lock = Get-Section {
         inactivity_timeout_secs = (Get-RegValues $HKLM 'SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System' @('InactivityTimeoutSecs')).InactivityTimeoutSecs
     }
 }
+
+$snap.timings_ms = $Timings
+$snap.language_mode = [string]$ExecutionContext.SessionState.LanguageMode
 
 # Bytes straight to the stdout handle: no host re-encoding, no BOM, no trailing CRLF surprises.
 $json = ConvertTo-Json -InputObject $snap -Depth 6 -Compress

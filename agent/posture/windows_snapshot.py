@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
+from xml.etree import ElementTree
 
-from agent.core.errors import ParseError
+from agent.core.errors import CommandFailed, ParseError, ProbeError
+from agent.core.messages import msg
 from agent.core.subprocess_runner import Runner
 
 SCHEMA = 1
@@ -61,9 +64,54 @@ def parse(raw: bytes) -> Mapping[str, Any]:
     return data
 
 
-def collect(runner: Runner) -> Mapping[str, Any]:
+# PowerShell started with redirected streams writes its error records to stderr as CLIXML:
+# "#< CLIXML" then <Objs ...><S S="Error">text_x000D__x000A_</S>...</Objs> (PowerShell/PowerShell
+# issues #5912 and #13501 show it); characters XML cannot carry are escaped as _xHHHH_.
+CLIXML_MARK = "#< CLIXML"
+_CLIXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+_MAX_STDERR = 64 * 1024
+
+
+def decode_clixml(stderr: str) -> str:
+    """The error text of a CLIXML stderr, readable for the help desk; other text unchanged."""
+    text = stderr.lstrip("\ufeff").lstrip()
+    if not text.startswith(CLIXML_MARK):
+        return stderr
+    body = text[len(CLIXML_MARK):].strip()[:_MAX_STDERR]
+    try:  # the agent's own child wrote it; no DTDs or entities reach ElementTree from here
+        root = ElementTree.fromstring(body)  # noqa: S314
+    except ElementTree.ParseError:
+        return _CLIXML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)),
+                                  re.sub(r"<[^>]{0,200}>", " ", body)).strip()
+    parts = [el.text or "" for el in root.iter() if el.tag.endswith("}S") and
+             el.get("S") in ("Error", "Warning")]
+    joined = "".join(parts) or " ".join(el.text or "" for el in root.iter() if el.text)
+    return _CLIXML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), joined).strip()
+
+
+class ConstrainedLanguage(ProbeError):
+    """PowerShell ran in Constrained Language mode: the snapshot could not read anything."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__(msg("probe.windows_constrained_language", mode=mode[:40]),
+                         f"PowerShell language mode {mode[:40]}: snapshot not collected")
+        self.mode = mode
+
+
+def language_mode(snapshot: Mapping[str, Any]) -> str | None:
+    """None for FullLanguage (or an older snapshot that does not say), else the mode's name."""
+    mode = snapshot.get("language_mode")
+    if mode is None or mode == "FullLanguage":
+        return None
+    return str(mode)
+
+
+def collect(runner: Runner, timeout: float | None = None) -> Mapping[str, Any]:
     """Run the snapshot script once; its exit code and output are checked, never trusted."""
-    result = runner.run(command()).check()
+    result = runner.run(command(), timeout=timeout)
+    if result.returncode != 0:
+        raw = result.stderr[:_MAX_STDERR].decode("utf-8", errors="replace")
+        raise CommandFailed(POWERSHELL, result.returncode, decode_clixml(raw))
     return parse(result.stdout)
 
 

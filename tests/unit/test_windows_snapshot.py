@@ -264,3 +264,84 @@ def test_the_same_pc_after_its_release_ended_fails_os_supported() -> None:
 
 def test_fixture_path_is_inside_the_repo() -> None:
     assert Path(FIXTURE).is_file() and FIXTURE.is_relative_to(REPO)
+
+
+# --- issue 17, finding 11: robustness ----------------------------------------------------------
+
+def _fixture(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / "windows" / name).read_text("utf-8"))
+    return data
+
+
+def test_clixml_stderr_is_decoded_for_the_help_desk() -> None:
+    rec = _fixture("powershell_stderr_clixml_ja.json")
+    runner = FakeRunner({(windows_snapshot.POWERSHELL,): Recorded(b"", rec["exit"],
+                                                               rec["stderr"].encode("utf-8"))})
+    with pytest.raises(CommandFailed) as info:
+        windows_snapshot.collect(runner)
+    assert "CLIXML" not in info.value.detail and "<S" not in info.value.detail
+    assert "CimException" in info.value.detail  # the last line of the decoded error
+    text = windows_snapshot.decode_clixml(rec["stderr"])
+    assert "アクセスが拒否されました。" in text and "\r\n" in text and "_x000D_" not in text
+
+
+def test_clixml_garbage_never_raises() -> None:
+    assert windows_snapshot.decode_clixml("#< CLIXML\r\n<Objs><S S=\"Error\">x_x000A_") == "x"
+    assert windows_snapshot.decode_clixml("plain error") == "plain error"
+
+
+def test_constrained_language_mode_is_a_clear_unknown_for_every_check() -> None:
+    raw = _fixture("snapshot_constrained_language.json")["stdout"].encode()
+    runner = FakeRunner({(windows_snapshot.POWERSHELL,): Recorded(raw, 0)})
+    results = run_checks(make_ctx("windows", runner=runner))
+    assert all(r.status is Status.UNKNOWN for r in results)
+    assert {r.summary.key for r in results} == {"probe.windows_constrained_language"}
+    assert results[0].summary.params["mode"] == "ConstrainedLanguage"
+
+
+def test_the_script_checks_the_language_mode_before_anything_else() -> None:
+    body = windows_snapshot.compact(windows_snapshot.script_source())
+    assert body.splitlines()[0].startswith("if ($ExecutionContext.SessionState.LanguageMode")
+
+
+def test_snapshot_budget_and_per_check_timeouts() -> None:
+    from agent.posture.settings import PostureSettings
+    s = PostureSettings(probe_timeout_s=12.0, snapshot_timeout_s=25.0,
+                        check_timeouts_s={"antivirus": 30.0})
+    assert s.check_timeout_s("antivirus") == 30.0 and s.check_timeout_s("firewall") == 25.0
+    assert s.longest_budget_s() == 30.0
+    seen: list[float | None] = []
+
+    class _Runner(FakeRunner):
+        def run(self, argv: Any, *, timeout: float | None = None,
+                stdin: bytes | None = None) -> Any:
+            seen.append(timeout)
+            return super().run(argv, timeout=timeout, stdin=stdin)
+
+    raw = _fixture("snapshot_constrained_language.json")["stdout"].encode()
+    ctx = make_ctx("windows", runner=_Runner({(windows_snapshot.POWERSHELL,): Recorded(raw, 0)}),
+                   settings=s)
+    run_checks(ctx)
+    assert seen == [25.0]  # one PowerShell call, with the snapshot's own budget
+
+
+def test_a_slow_check_times_out_on_its_own_budget() -> None:
+    import time as _time
+
+    from agent.posture.settings import PostureSettings
+
+    def slow(_ctx: Any) -> Any:
+        _time.sleep(1.2)
+        raise AssertionError("unreachable in time")
+
+    def fast(_ctx: Any) -> Any:
+        raise CommandFailed("x", 1)
+
+    s = PostureSettings(probe_timeout_s=0.2, check_timeouts_s={"fast": 5.0})
+    started = _time.monotonic()
+    out = {r.id: r for r in run_checks(make_ctx("windows", settings=s),
+                                       [("slow", slow), ("fast", fast)])}
+    assert out["slow"].summary.key == "probe.timeout"
+    assert out["slow"].summary.params["seconds"] == 0.2
+    assert out["fast"].summary.key == "probe.command_failed"
+    assert _time.monotonic() - started < 5.0
