@@ -1,4 +1,9 @@
-"""``byod-agent``: the staff-facing command line. The tray drives the same core functions."""
+"""``byod-agent``: the staff-facing command line. The tray drives the same core functions.
+
+Usage, help and errors are in the user's language (agent/core/cliparse.py); ``--lang`` is accepted
+before or after any subcommand; every run goes through agent/core/clirun.py, so an error ends with
+its documented exit code (agent/core/exitcodes.py, README.md) and never with a traceback.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,12 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import NoReturn
+from collections.abc import Sequence
+from pathlib import Path
 
 from agent import __version__
 from agent.commands.tray import should_start_tray
-from agent.core import exitcodes, logsetup
-
-Handler = Callable[[argparse.Namespace], int]
+from agent.core import cliparse, clirun, exitcodes, i18n, logsetup
 
 # Each module registers its subcommand; order is the order of --help. A run imports only the
 # module of the command it runs (the tray starts ~0.2 s sooner: bench/startup.py).
@@ -29,22 +32,48 @@ COMMANDS: dict[str, str] = {
 COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # usage errors exit 2, as documented
-        self.print_usage(sys.stderr)
-        self.exit(exitcodes.USAGE, f"{self.prog}: error: {message}\n")
+def _add_lang(parser: argparse.ArgumentParser, top: bool) -> None:
+    """``--lang`` on every (sub)parser; below the top it must not reset what the top parsed."""
+    if any("--lang" in a.option_strings for a in parser._actions):
+        return
+    parser.add_argument("--lang", choices=i18n.LANGS, help="cli.opt.lang",
+                        default=None if top else argparse.SUPPRESS)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                _add_lang(sub, top=False)
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None, lang: str | None = None) -> argparse.ArgumentParser:
     """Every subcommand (for --help and errors), or only ``only`` when it is known."""
-    parser = _Parser(prog="byod-agent", description="BYOD Agent: checks this PC and opens the "
-                     "city's approved remote session.")
-    parser.add_argument("--version", action="version", version=f"byod-agent {__version__}")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    lang = lang or i18n.detect_language()
+    parser = cliparse.LocalizedParser(prog="byod-agent", description="cli.description",
+                                      epilog="cli.epilog", lang=lang)
+    parser.add_argument("--version", action="version", version=f"byod-agent {__version__}",
+                        help="cli.opt.version")
+    sub = parser.add_subparsers(dest="command", title="cli.commands")
     names = [COMMANDS[only]] if only in COMMANDS else COMMAND_MODULES
     for name in names:
         importlib.import_module(name).register(sub)
+    _add_lang(parser, top=True)
+    cliparse.name_subcommands(parser)
     return parser
+
+
+def _command_index(argv: Sequence[str]) -> int | None:
+    """The subcommand's index (skipping ``--lang X``); None when an option or nothing is first."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--lang":
+            i += 2
+        elif arg.startswith("--lang="):
+            i += 1
+        elif arg.startswith("-"):
+            return None
+        else:
+            return i
+    return None
 
 
 def _prepare_stdout() -> None:
@@ -55,21 +84,33 @@ def _prepare_stdout() -> None:
             reconfigure(errors="replace")
 
 
-def _setup_logging() -> None:
+def _setup_logging() -> Path | None:
     # Logs go to the per-user file the help desk receives in a bundle, never to the console.
     try:
-        logsetup.setup()
+        return logsetup.setup()
     except OSError:  # an unwritable profile must not stop a check
         logging.getLogger("agent").addHandler(logging.NullHandler())
+        return None
+
+
+def _run(argv: list[str], lang: str) -> int:
+    at = _command_index(argv)
+    if at is None and all(a == "--lang" or a.startswith("--lang=") or a in i18n.LANGS
+                          for a in argv):
+        # no subcommand: the tray on a desktop, else the status table
+        argv = [*argv, "tray" if should_start_tray(os.environ) else "check"]
+        at = len(argv) - 1
+    only = argv[at] if at is not None else None
+    args = build_parser(only, lang).parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        build_parser(only, lang).print_help()
+        return exitcodes.USAGE
+    return int(args.handler(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     _prepare_stdout()
-    _setup_logging()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0].startswith("--lang"):  # no subcommand: tray on a desktop, else table
-        argv = ["tray" if should_start_tray(os.environ) else "check", *argv]
-    args = build_parser(argv[0]).parse_args(argv)
-    if getattr(args, "handler", None) is None:
-        args = build_parser("check").parse_args(["check", *argv])
-    return int(args.handler(args))
+    log_file = _setup_logging()
+    args = list(sys.argv[1:] if argv is None else argv)
+    lang = clirun.lang_from_argv(args)
+    return clirun.guarded(lambda: _run(args, lang), lang, log_file)

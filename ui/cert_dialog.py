@@ -1,7 +1,7 @@
 """Certificate dialog: details and expiry, import a .p12, enroll with a code, remove.
 
 Every keystore call runs on the thread pool (the OS keyring may prompt or hang); results come
-back as agent.presentation.cert_view.Outcome texts. The PKCS#12 password field is masked,
+back as agent.presentation.cert_view.CertActionResult texts. The PKCS#12 password field is masked,
 cleared after use and never logged.
 """
 
@@ -146,7 +146,7 @@ class CertDialog(QDialog):
         self._set_busy(True)
 
         def failed(error: str) -> None:
-            self._show(tray_cert.Outcome(False, i18n.text("ui.cert.failed", self.lang,
+            self._show(tray_cert.CertActionResult(False, i18n.text("ui.cert.failed", self.lang,
                                                           error=error)))
 
         job = worker.start(fn, on_result, failed, lambda: self._done(job))
@@ -164,14 +164,14 @@ class CertDialog(QDialog):
             b.setEnabled(not busy)
 
     def _show(self, outcome: object) -> None:
-        if isinstance(outcome, tray_cert.Outcome):
+        if isinstance(outcome, tray_cert.CertActionResult):
             self.outcome_label.setText(outcome.text)
             self.outcome_label.setProperty("ok", outcome.ok)
             self.outcome_label.show()
 
     def _after_change(self, outcome: object) -> None:
         self._show(outcome)
-        if isinstance(outcome, tray_cert.Outcome) and outcome.ok:
+        if isinstance(outcome, tray_cert.CertActionResult) and outcome.ok:
             self.changed.emit()
         self.refresh()
 
@@ -228,7 +228,7 @@ class CertDialog(QDialog):
         path, password = self.p12_path.text().strip(), self.password.text()
         self.password.clear()  # the password lives only in this call from here on
         if not path:
-            self._show(tray_cert.Outcome(False, i18n.text("ui.cert.need_file", self.lang)))
+            self._show(tray_cert.CertActionResult(False, i18n.text("ui.cert.need_file", self.lang)))
             return
         lang, store = self.lang, self._store
         self._run(lambda: tray_cert.import_p12(store(), path, password, lang), self._after_change)
@@ -237,7 +237,8 @@ class CertDialog(QDialog):
         code, url = self.code.text(), self.est_url.text()
         anchor = self.ca_path.text().strip() or self._stored_anchor or ""
         if not code.strip() or not url.strip() or not anchor:
-            self._show(tray_cert.Outcome(False, i18n.text("ui.cert.need_enroll", self.lang)))
+            self._show(tray_cert.CertActionResult(False,
+                                                  i18n.text("ui.cert.need_enroll", self.lang)))
             return
         self.code.clear()  # one-time: never kept
         lang, store, subject = self.lang, self._store, f"CN={getpass.getuser()}"

@@ -1,6 +1,9 @@
 """``byod-agent cert import|request|install|enroll|renew|show|remove``: the user certificate.
 
-Every failure is a KeystoreError with a translated reason: printed to stderr, exit 2.
+Every failure is a KeystoreError with a translated reason: printed to stderr, exit 2. Ctrl-D at
+the password prompt is exit 5 (cancelled), no terminal to ask at is exit 2 naming
+``--password-stdin``. ``import`` and ``install`` refuse a certificate that the city's CA did not
+issue when the build carries that CA (``resources/trust/city-ca.pem``, docs/certificates.md).
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.core import exitcodes, i18n
+from agent.core import exitcodes, i18n, prompt
+from agent.core.errors import os_reason
 from agent.core.messages import Message, msg
-from agent.keystore import KeyState, Keystore, KeystoreError, Status, est
+from agent.keystore import CertStatus, KeyState, Keystore, KeystoreError, certs, city_ca, est
+from agent.keystore.store import CERT_FILE, EST_FILE, KEY_FILE, PENDING_KEY_FILE
 
 # Tests and the tray hand in their own Keystore; the CLI uses the per-user default.
 KeystoreFactory = Callable[[], Keystore]
@@ -29,26 +34,39 @@ def _say(args: argparse.Namespace, message: Message) -> None:
     print(i18n.render(message, _lang(args)))
 
 
-def _read_input(path: str) -> bytes:
+MAX_INPUT_BYTES = 1024 * 1024  # a PKCS#12 or PEM chain from IT is a few KiB
+
+
+def _read_input(path: str, lang: str) -> bytes:
     try:
-        return Path(path).read_bytes()
-    except OSError:
-        raise KeystoreError(KeyState.INVALID_INPUT,
-                            msg("cert.error.file_unreadable", path=path)) from None
+        with Path(path).open("rb") as fh:
+            data = fh.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:
+        raise KeystoreError(KeyState.INVALID_INPUT, msg(
+            "cert.error.file_unreadable_reason", path=path,
+            reason=i18n.render(os_reason(exc), lang))) from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise KeystoreError(KeyState.INVALID_INPUT, msg("cert.error.file_too_large", path=path))
+    return data
 
 
 def _secret_from_stdin() -> str:
-    line = sys.stdin.readline()
-    return line[:-1] if line.endswith("\n") else line
+    return prompt.read_stdin_line()
+
+
+STORED_FILES = (KEY_FILE, CERT_FILE, PENDING_KEY_FILE, EST_FILE)
 
 
 def _cmd_import(args: argparse.Namespace, store: Keystore) -> int:
-    data = _read_input(args.file)
+    data = _read_input(args.file, _lang(args))
     if args.password_stdin:
         password = _secret_from_stdin()
     else:
-        password = getpass.getpass(i18n.text("cert.prompt.p12_password", _lang(args)))
-    info = store.import_pkcs12(data, password.encode() if password else None)
+        password = prompt.ask_secret(i18n.text("cert.prompt.p12_password", _lang(args)),
+                                     "--password-stdin")
+    secret = password.encode() if password else None
+    city_ca.check_issuer(city_ca.p12_chain(data, secret))
+    info = store.import_pkcs12(data, secret)
     _say(args, msg("cert.done.imported", subject=info.subject,
                    not_after=info.not_after.date().isoformat()))
     return exitcodes.OK
@@ -66,14 +84,16 @@ def _cmd_request(args: argparse.Namespace, store: Keystore) -> int:
 
 
 def _cmd_install(args: argparse.Namespace, store: Keystore) -> int:
-    info = store.install(_read_input(args.file))
+    data = _read_input(args.file, _lang(args))
+    city_ca.check_issuer(certs.load_certificates(data))
+    info = store.install(data)
     _say(args, msg("cert.done.installed", subject=info.subject,
                    not_after=info.not_after.date().isoformat()))
     return exitcodes.OK
 
 
 def _cmd_enroll(args: argparse.Namespace, store: Keystore) -> int:
-    anchor = _read_input(args.ca).decode("ascii", errors="replace")
+    anchor = _read_input(args.ca, _lang(args)).decode("ascii", errors="replace")
     code = _secret_from_stdin() if args.code == "-" else args.code
     subject = args.subject or f"CN={getpass.getuser()}"
     info = est.enroll(store, args.est_url, anchor, subject=subject, code=code, user=args.user)
@@ -88,7 +108,28 @@ def _cmd_renew(args: argparse.Namespace, store: Keystore) -> int:
     return exitcodes.OK
 
 
-def render_status(status: Status, lang: str, now: dt.datetime) -> str:
+_BACKEND_KEYS: dict[str, str] = {
+    "keyring.backends.SecretService.Keyring": "cert.backend.secret_service",
+    "keyring.backends.libsecret.Keyring": "cert.backend.secret_service",
+    "keyring.backends.Windows.WinVaultKeyring": "cert.backend.windows",
+    "keyring.backends.macOS.Keyring": "cert.backend.macos",
+}
+
+
+def backend_sentence(name: str, lang: str) -> str:
+    """The password store in plain words (the class name stays in ``--json`` for the help desk)."""
+    key = _BACKEND_KEYS.get(name)
+    if key is None:
+        if name == "keyring.backends.chainer.ChainerBackend":
+            key = "cert.backend.auto"
+        elif name in ("keyring.backends.fail.Keyring", "keyring.backends.null.Keyring"):
+            key = "cert.backend.none"
+        else:
+            key = "cert.backend.refused"
+    return i18n.text(key, lang)
+
+
+def render_status(status: CertStatus, lang: str, now: dt.datetime) -> str:
     t = i18n.text
     lines = [f"{t('cert.show.state', lang)}: {t('cert.state.' + status.state.value, lang)}"]
     if status.message is not None and status.state is not KeyState.OK:
@@ -103,7 +144,7 @@ def render_status(status: Status, lang: str, now: dt.datetime) -> str:
             f"{t('cert.show.days_left', lang)}: {info.days_left(now)}",
             f"{t('cert.show.sha256', lang)}: {info.sha256}",
         ]
-    lines.append(f"{t('cert.show.backend', lang)}: {status.backend}")
+    lines.append(f"{t('cert.show.backend', lang)}: {backend_sentence(status.backend, lang)}")
     if status.warning is not None:
         key = "cert.warning.expired" if status.warning.threshold == 0 else "cert.warning.expiring"
         lines.append(t(key, lang, days=status.warning.days_left))
@@ -121,7 +162,12 @@ def _cmd_show(args: argparse.Namespace, store: Keystore) -> int:
 
 
 def _cmd_remove(args: argparse.Namespace, store: Keystore) -> int:
-    if store.remove():
+    stored = [n for n in STORED_FILES if (store.directory / n).exists()]
+    removed_passphrase = store.remove()
+    if not stored:  # nothing was there: say so instead of claiming files were deleted
+        _say(args, msg("cert.done.nothing_to_remove"))
+        return exitcodes.OK
+    if removed_passphrase:
         _say(args, msg("cert.done.removed"))
         return exitcodes.OK
     raise KeystoreError(KeyState.KEYRING_UNAVAILABLE, msg("cert.error.remove_partial"))
@@ -143,26 +189,32 @@ def run(args: argparse.Namespace, factory: KeystoreFactory = Keystore.default) -
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("cert", help="the user certificate (import, enroll, show, remove)")
-    p.add_argument("--lang", choices=i18n.LANGS, help="output language (default: OS language)")
+    p = sub.add_parser("cert", help="cli.cert.help", description="cli.cert.help",
+                       epilog="cli.cert.exit")
     p.set_defaults(handler=run)
-    cmds = p.add_subparsers(dest="cert_command", required=True)
-    c = cmds.add_parser("import", help="import a PKCS#12 (.p12/.pfx) file from IT")
-    c.add_argument("file")
-    c.add_argument("--password-stdin", action="store_true",
-                   help="read the PKCS#12 password from the first line of stdin")
-    c = cmds.add_parser("request", help="make a new key and a CSR for the city's CA")
-    c.add_argument("--subject", required=True, help='e.g. "CN=Yamada Taro,O=Example City"')
-    c.add_argument("--out", required=True, help="where to write the CSR (PEM)")
-    c = cmds.add_parser("install", help="install the issued certificate (PEM, DER or PKCS#7)")
-    c.add_argument("file")
-    c = cmds.add_parser("enroll", help="enroll over EST (RFC 7030) with a one-time code")
-    c.add_argument("--est-url", required=True, help="https://host[:port][/.well-known/est]")
-    c.add_argument("--code", required=True, help='one-time code; "-" reads it from stdin')
-    c.add_argument("--ca", required=True, help="PEM trust anchor for the EST server")
-    c.add_argument("--subject", help="certificate subject (default: CN=<login name>)")
-    c.add_argument("--user", default="", help="EST user name, when the CA asks for one")
-    cmds.add_parser("renew", help="renew over EST with the current certificate")
-    c = cmds.add_parser("show", help="show the stored certificate and its state")
-    c.add_argument("--json", action="store_true")
-    cmds.add_parser("remove", help="delete the stored certificate, key and passphrase")
+    cmds = p.add_subparsers(dest="cert_command", required=True, title="cli.commands")
+    c = cmds.add_parser("import", help="cli.cert.import", description="cli.cert.import",
+                        epilog="cli.cert.import.exit")
+    c.add_argument("file", help="cli.cert.import.file")
+    c.add_argument("--password-stdin", action="store_true", help="cli.cert.password_stdin")
+    c = cmds.add_parser("request", help="cli.cert.request", description="cli.cert.request",
+                        epilog="cli.cert.exit")
+    c.add_argument("--subject", required=True, help="cli.cert.request.subject")
+    c.add_argument("--out", required=True, help="cli.cert.request.out")
+    c = cmds.add_parser("install", help="cli.cert.install", description="cli.cert.install",
+                        epilog="cli.cert.exit")
+    c.add_argument("file", help="cli.cert.install.file")
+    c = cmds.add_parser("enroll", help="cli.cert.enroll", description="cli.cert.enroll",
+                        epilog="cli.cert.exit")
+    c.add_argument("--est-url", required=True, help="cli.cert.enroll.est_url")
+    c.add_argument("--code", required=True, help="cli.cert.enroll.code")
+    c.add_argument("--ca", required=True, help="cli.cert.enroll.ca")
+    c.add_argument("--subject", help="cli.cert.enroll.subject")
+    c.add_argument("--user", default="", help="cli.cert.enroll.user")
+    cmds.add_parser("renew", help="cli.cert.renew", description="cli.cert.renew",
+                    epilog="cli.cert.exit")
+    c = cmds.add_parser("show", help="cli.cert.show", description="cli.cert.show",
+                        epilog="cli.cert.show.exit")
+    c.add_argument("--json", action="store_true", help="cli.opt.json")
+    cmds.add_parser("remove", help="cli.cert.remove", description="cli.cert.remove",
+                    epilog="cli.cert.remove.exit")

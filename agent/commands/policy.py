@@ -161,7 +161,7 @@ def update(args: argparse.Namespace) -> int:
             say(refusal_error(out.resolution).message, exitcodes.USAGE, err=True)
             return say(msg("policy.update.still_none"), exitcodes.USAGE, err=True)
         say(msg("policy.fetch.kept"), exitcodes.USAGE, err=True)
-        return exitcodes.NOT_COMPLIANT if out.result == "offline" else exitcodes.USAGE
+        return exitcodes.OFFLINE if out.result == "offline" else exitcodes.USAGE
     if loaded is None:  # downloaded, yet nothing usable (e.g. the download is expired too)
         say(refusal_error(out.resolution).message, exitcodes.USAGE, err=True)
         return say(msg("policy.update.still_none"), exitcodes.USAGE, err=True)

@@ -2,17 +2,24 @@
 
 ``AgentError(message, detail)``: ``message`` is a translatable Message for people, ``detail`` an
 English line for the log. Every front end shows ``message``; ``byod-agent`` maps any AgentError to
-exit 2 (agent/cli.py). ProbeError and its kinds end as status ``unknown`` with their reason in a
+its ``exit_code`` (2 unless a subclass documents another: ``Cancelled`` is 5) in
+agent/core/clirun.py. ProbeError and its kinds end as status ``unknown`` with their reason in a
 posture check, and as a named failure elsewhere (the subprocess runner raises them too).
 """
 
 from __future__ import annotations
 
+import errno
+from typing import ClassVar
+
+from agent.core import exitcodes
 from agent.core.messages import Message, msg
 
 
 class AgentError(Exception):
     """Something the agent cannot do, said for people (``message``) and for the log (``detail``)."""
+
+    exit_code: ClassVar[int] = exitcodes.USAGE
 
     def __init__(self, message: Message, detail: str = "") -> None:
         super().__init__(detail or message.key)
@@ -65,3 +72,43 @@ class Unsupported(ProbeError):
 
     def __init__(self, what: str) -> None:
         super().__init__(msg("probe.unsupported", what=what), f"unsupported: {what}")
+
+
+class Cancelled(AgentError):
+    """The user declined, or closed the input (Ctrl-D, a closed stdin) at a prompt: exit 5."""
+
+    exit_code: ClassVar[int] = exitcodes.CANCELLED
+
+    def __init__(self, message: Message | None = None, detail: str = "cancelled at a prompt",
+                 ) -> None:
+        super().__init__(message or msg("cli.cancelled"), detail)
+
+
+# errno -> catalogue key of a plain reason. Python's strerror is English ("No such file or
+# directory") and would land inside a Japanese sentence; people get these instead.
+_ERRNO_KEYS: dict[int, str] = {
+    errno.ENOENT: "oserror.not_found",
+    errno.ENOTDIR: "oserror.not_found",
+    errno.EACCES: "oserror.permission",
+    errno.EPERM: "oserror.permission",
+    errno.EROFS: "oserror.read_only",
+    errno.ENOSPC: "oserror.no_space",
+    errno.EDQUOT: "oserror.no_space",
+    errno.EISDIR: "oserror.is_directory",
+    errno.EEXIST: "oserror.exists",
+    errno.ENAMETOOLONG: "oserror.name_too_long",
+    errno.EIO: "oserror.io",
+    errno.EBUSY: "oserror.busy",
+    errno.ETIMEDOUT: "oserror.timeout",
+    errno.ECONNREFUSED: "oserror.refused",
+    errno.EHOSTUNREACH: "oserror.unreachable",
+    errno.ENETUNREACH: "oserror.unreachable",
+}
+
+
+def os_reason(exc: OSError) -> Message:
+    """A translated reason for an OSError (never Python's English strerror); for people."""
+    key = _ERRNO_KEYS.get(exc.errno or -1)
+    if key is not None:
+        return msg(key)
+    return msg("oserror.other", code=errno.errorcode.get(exc.errno or -1, str(exc.errno or "?")))

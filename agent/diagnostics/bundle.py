@@ -12,10 +12,10 @@ import functools
 import hashlib
 import io
 import json
-import os
 import platform
 import secrets
 import sys
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,8 +27,10 @@ import psutil
 import pyrage
 
 from agent import __version__
-from agent.core import i18n
+from agent.core import i18n, nofollow
+from agent.core.errors import AgentError
 from agent.core.fsutil import atomic_write
+from agent.core.messages import msg
 from agent.diagnostics.redact import Redactor
 from agent.posture.model import Report
 from agent.presentation.report import report_to_json
@@ -36,6 +38,7 @@ from agent.presentation.report import report_to_json
 BUNDLE_SCHEMA = 1
 DEFAULT_CAP_BYTES = 20 * 1024 * 1024
 LOG_TAIL_BYTES = 2 * 1024 * 1024  # per log file, newest part
+LOG_READ_BUDGET_S = 10.0  # all log files together
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 SIGNER_CERT = "signer.pem"
@@ -51,8 +54,11 @@ class Signer(Protocol):
     def certificate_pem(self) -> bytes: ...
 
 
-class BundleError(Exception):
-    pass
+class BundleError(AgentError):
+    """The bundle could not be built or written (exit 2); the detail names why."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(msg("diag.error.build", detail=detail[:300]), detail)
 
 
 def new_bundle_id() -> str:
@@ -124,14 +130,9 @@ def system_facts() -> dict[str, Any]:
 
 
 def _tail(path: Path, limit: int) -> bytes:
-    with path.open("rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        size = fh.tell()
-        fh.seek(max(0, size - limit))
-        data = fh.read(limit)
-    if size > limit:  # drop the partial first line
-        data = data[data.find(b"\n") + 1:]
-    return data
+    """Only a regular file we own, opened without following links; a FIFO never blocks
+    (agent.core.nofollow, issue 18)."""
+    return nofollow.read_tail(path, limit)
 
 
 def _newest_first(path: Path) -> tuple[float, str]:
@@ -164,7 +165,10 @@ def prepare(report: Report, redactor: Redactor, *, level: str = "standard",
             files[f"{name}.json"] = _json(redactor.obj(extra[name]))
     if level == "standard":
         budget = cap_bytes // 2
+        deadline = time.monotonic() + LOG_READ_BUDGET_S
         for path in sorted(log_files, key=_newest_first):  # the budget goes to recent lines
+            if time.monotonic() > deadline:  # a slow disk or share: stop, never hang the tray
+                break
             try:
                 raw = _tail(path, min(LOG_TAIL_BYTES, budget))
             except OSError:

@@ -33,8 +33,9 @@ from typing import Any
 import pyrage
 
 from agent.core import paths
+from agent.core.errors import AgentError
 from agent.core.fsutil import atomic_write
-from agent.core.messages import msg
+from agent.core.messages import Message, msg
 from agent.keystore import backends
 from agent.keystore.errors import KeyState, KeystoreError
 
@@ -49,11 +50,12 @@ _FILE = re.compile(r"^(?P<id>[0-9A-Z]{8})-(?P<stamp>\d{8}T\d{6}Z)\.age$")
 _STAMP = "%Y%m%dT%H%M%SZ"
 
 
-class MappingError(Exception):
+class MappingError(AgentError):
     """Why a mapping cannot be stored or read; ``key`` is a catalogue key for the user."""
 
     def __init__(self, key: str, **params: object) -> None:
-        super().__init__(f"{key} {params}")
+        super().__init__(Message(key, {k: v if isinstance(v, int | float) else str(v)
+                                       for k, v in params.items()}), f"{key} {params}")
         self.key = key
         self.params = params
 

@@ -4,7 +4,7 @@ See docs/certificates.md. Import from here; the submodules are implementation de
 
 from agent.keystore.certs import CertInfo, ExpiryWarning, expiry_warning, renewal_due
 from agent.keystore.errors import KeyState, KeystoreError
-from agent.keystore.store import EstConfig, Identity, Keystore, Status
+from agent.keystore.store import CertStatus, EstConfig, Identity, Keystore
 
-__all__ = ["CertInfo", "EstConfig", "ExpiryWarning", "Identity", "KeyState", "Keystore",
-           "KeystoreError", "Status", "expiry_warning", "renewal_due"]
+__all__ = ["CertInfo", "CertStatus", "EstConfig", "ExpiryWarning", "Identity", "KeyState",
+           "Keystore", "KeystoreError", "expiry_warning", "renewal_due"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from agent.core.errors import AgentError
 from agent.core.messages import Message
 
 
@@ -28,10 +29,9 @@ class KeyState(StrEnum):
     WRITE_FAILED = "write_failed"          # the data directory could not be written
 
 
-class KeystoreError(Exception):
+class KeystoreError(AgentError):
     """A clear, translatable reason; the CLI prints it and exits 2, the tray shows it."""
 
     def __init__(self, state: KeyState, message: Message) -> None:
-        super().__init__(f"{state.value}: {message.key} {dict(message.params)}")
+        super().__init__(message, f"{state.value}: {message.key} {dict(message.params)}")
         self.state = state
-        self.message = message

@@ -52,7 +52,7 @@ class Identity:
 
 
 @dataclass(frozen=True)
-class Status:
+class CertStatus:
     state: KeyState
     backend: str
     info: CertInfo | None = None
@@ -156,7 +156,7 @@ class Keystore:
                                                       not_after=info.not_after.date().isoformat()))
         return Identity(self._path(CERT_FILE), self._path(KEY_FILE), passphrase, info)
 
-    def status(self) -> Status:
+    def status(self) -> CertStatus:
         """Never raises: the tray and `cert show` render whatever state this returns."""
         now = self._clock()
         try:
@@ -172,8 +172,8 @@ class Keystore:
                 except KeystoreError:
                     info = None
             warning = certs.expiry_warning(info.not_after, now) if info else None
-            return Status(exc.state, self.backend_name(), info, exc.message, warning)
-        return Status(KeyState.OK, self.backend_name(), ident.info, None,
+            return CertStatus(exc.state, self.backend_name(), info, exc.message, warning)
+        return CertStatus(KeyState.OK, self.backend_name(), ident.info, None,
                       certs.expiry_warning(ident.info.not_after, now))
 
     # -- writing ---------------------------------------------------------------------------

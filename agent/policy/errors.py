@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from agent.core import exitcodes
+from agent.core.errors import AgentError
 from agent.core.messages import Message
 
 
-class PolicyRefused(Exception):
+class PolicyRefused(AgentError):
     """A policy file failed a check; it is never used and never replaces the last good one."""
 
     def __init__(self, message: Message, detail: str) -> None:
-        super().__init__(detail)
-        self.message = message
-        self.detail = detail
+        super().__init__(message, detail)
 
     @property
     def reason(self) -> str:
@@ -19,10 +21,10 @@ class PolicyRefused(Exception):
         return self.message.key.rsplit(".", 1)[-1]
 
 
-class FetchFailed(Exception):
-    """The update server could not be reached or answered badly; the cached policy stays."""
+class FetchFailed(AgentError):
+    """The update server could not be reached or answered badly; the cached policy stays (6)."""
+
+    exit_code: ClassVar[int] = exitcodes.OFFLINE
 
     def __init__(self, message: Message, detail: str) -> None:
-        super().__init__(detail)
-        self.message = message
-        self.detail = detail
+        super().__init__(message, detail)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from agent.core import i18n
 from agent.core.messages import msg
-from agent.keystore import KeyState, Keystore, KeystoreError, Status
+from agent.keystore import CertStatus, KeyState, Keystore, KeystoreError, city_ca
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class CertDetails:
     removable: bool  # anything stored worth removing
 
 
-def details(status: Status, lang: str, now: dt.datetime) -> CertDetails:
+def details(status: CertStatus, lang: str, now: dt.datetime) -> CertDetails:
     t = i18n.text
     rows: list[tuple[str, str]] = []
     if status.info is not None:
@@ -60,55 +60,59 @@ def enroll_defaults(store: Keystore) -> EnrollDefaults | None:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class CertActionResult:
     """What a dialog action did, in the user's language. Secrets never appear in it."""
 
     ok: bool
     text: str
 
 
-def _failed(exc: KeystoreError, lang: str) -> Outcome:
-    return Outcome(False, i18n.text("cert.error.prefix", lang,
+def _failed(exc: KeystoreError, lang: str) -> CertActionResult:
+    return CertActionResult(False, i18n.text("cert.error.prefix", lang,
                                     reason=i18n.render(exc.message, lang)))
 
 
-def import_p12(store: Keystore, path: str, password: str, lang: str) -> Outcome:
+def import_p12(store: Keystore, path: str, password: str, lang: str) -> CertActionResult:
     try:
         data = Path(path).read_bytes()
     except OSError:
-        return Outcome(False, i18n.render(msg("cert.error.file_unreadable", path=path), lang))
+        return CertActionResult(False, i18n.render(msg("cert.error.file_unreadable", path=path),
+                                                   lang))
+    secret = password.encode() if password else None
     try:
-        info = store.import_pkcs12(data, password.encode() if password else None)
+        city_ca.check_issuer(city_ca.p12_chain(data, secret))  # the wrong file, said now
+        info = store.import_pkcs12(data, secret)
     except KeystoreError as exc:
         return _failed(exc, lang)
-    return Outcome(True, i18n.render(msg("cert.done.imported", subject=info.subject,
-                                         not_after=info.not_after.date().isoformat()), lang))
+    return CertActionResult(True, i18n.render(msg("cert.done.imported", subject=info.subject,
+                                                  not_after=info.not_after.date().isoformat()),
+                                              lang))
 
 
 def enroll(store: Keystore, *, url: str, anchor: str, code: str, subject: str,
-           lang: str) -> Outcome:
+           lang: str) -> CertActionResult:
     """``anchor`` is PEM text, or the path of a PEM file IT handed out."""
     if "-----BEGIN" not in anchor:
         try:
             anchor = Path(anchor).read_text(encoding="ascii", errors="replace")
         except OSError:
-            return Outcome(False, i18n.render(msg("cert.error.file_unreadable", path=anchor),
-                                              lang))
+            return CertActionResult(False, i18n.render(
+                msg("cert.error.file_unreadable", path=anchor), lang))
     try:
         from agent.keystore import est  # noqa: PLC0415 - requests only when enrolling
 
         info = est.enroll(store, url.strip(), anchor, subject=subject, code=code.strip())
     except KeystoreError as exc:
         return _failed(exc, lang)
-    return Outcome(True, i18n.render(msg("cert.done.enrolled", subject=info.subject,
+    return CertActionResult(True, i18n.render(msg("cert.done.enrolled", subject=info.subject,
                                          not_after=info.not_after.date().isoformat()), lang))
 
 
-def remove(store: Keystore, lang: str) -> Outcome:
+def remove(store: Keystore, lang: str) -> CertActionResult:
     try:
         complete = store.remove()
     except KeystoreError as exc:
         return _failed(exc, lang)
     if not complete:
-        return Outcome(False, i18n.render(msg("cert.error.remove_partial"), lang))
-    return Outcome(True, i18n.render(msg("cert.done.removed"), lang))
+        return CertActionResult(False, i18n.render(msg("cert.error.remove_partial"), lang))
+    return CertActionResult(True, i18n.render(msg("cert.done.removed"), lang))

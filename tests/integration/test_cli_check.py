@@ -102,6 +102,10 @@ def test_no_subcommand_prints_the_table() -> None:
 
 
 def test_usage_error_exits_2() -> None:
-    proc = run_cli("check", "--no-such-flag")
+    proc = run_cli("check", "--no-such-flag", env={"BYOD_AGENT_LANG": "en"})
     assert proc.returncode == 2
-    assert "usage" in proc.stderr
+    assert proc.stderr.startswith("usage: byod-agent check ")
+    proc = run_cli("check", "--no-such-flag", env={"BYOD_AGENT_LANG": "ja"})
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("使い方: byod-agent check ")
+    assert "認識できない引数です: --no-such-flag" in proc.stderr

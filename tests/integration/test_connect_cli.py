@@ -43,6 +43,27 @@ def test_unknown_or_ambiguous_target_exits_2(tmp_path: Path) -> None:
 def test_tunnel_without_a_usable_certificate_exits_2(tmp_path: Path) -> None:
     if not sys.platform.startswith("linux"):
         return
-    proc = _cli("office-pc-demo", "--dry-run", home=tmp_path)
+    proc = _cli("office-pc-demo", home=tmp_path)
     assert proc.returncode == 2
     assert "certificate" in proc.stderr
+
+
+def test_dry_run_without_a_certificate_still_shows_the_plan_and_the_decision(
+        tmp_path: Path) -> None:
+    """README: ``connect office-pc-demo --dry-run`` works before any certificate is imported."""
+    if not sys.platform.startswith("linux"):
+        return
+    proc = _cli("office-pc-demo", "--dry-run", home=tmp_path)
+    assert "Connection plan for office-pc-demo" in proc.stdout or "office-pc-demo" in proc.stdout
+    assert "Decision: " in proc.stdout
+    assert "Missing for a real connection" in proc.stderr and "certificate" in proc.stderr
+    # blocked on this VM (3), or allowed but the certificate is missing (2)
+    assert proc.returncode == (3 if "not allowed now" in proc.stdout else 2), proc.stdout
+
+
+def test_without_a_target_and_several_in_the_policy_lists_them(tmp_path: Path) -> None:
+    proc = _cli(home=tmp_path)
+    assert proc.returncode == 2
+    assert "'-'" not in proc.stderr
+    assert "office-pc-demo" in proc.stderr and "office-pc-rdgw-demo" in proc.stderr
+    assert "byod-agent connect office-pc-demo" in proc.stderr

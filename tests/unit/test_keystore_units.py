@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 
 from agent.commands import cert as cert_cmd
 from agent.core import i18n
-from agent.keystore import KeyState, Keystore, KeystoreError, Status, backends, est, files
+from agent.keystore import CertStatus, KeyState, Keystore, KeystoreError, backends, est, files
 from agent.keystore.certs import CertInfo, ExpiryWarning
 from testkit.pki import CA, DAY, NOW, issue
 
@@ -121,13 +121,13 @@ def test_est_base_url() -> None:
 def test_show_renders_every_state_in_both_languages() -> None:
     info = CertInfo.of(issue(CA, "Yamada Taro").cert)
     for state in KeyState:
-        status = Status(state, "keyring.backends.SecretService.Keyring", info, None,
+        status = CertStatus(state, "keyring.backends.SecretService.Keyring", info, None,
                         ExpiryWarning(7, 5))
         for lang in i18n.LANGS:
             text = cert_cmd.render_status(status, lang, NOW)
             assert f"cert.state.{state.value}" not in text
             assert "{" not in text
-    data = Status(KeyState.OK, "x", info).to_json(NOW + 10 * DAY)
+    data = CertStatus(KeyState.OK, "x", info).to_json(NOW + 10 * DAY)
     assert json.loads(json.dumps(data))["days_left"] in (354, 355)
 
 
