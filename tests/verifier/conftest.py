@@ -1,4 +1,4 @@
-"""Fixtures for the verifier suite: the demo layout, identities, reports, and the database.
+"""Fixtures for the verifier suite: the database (helpers live in testkit/verifier.py).
 
 Every database test runs twice: on SQLite and on a real PostgreSQL 15 started here as the
 ``postgres`` user (RECIPES.md "PostgreSQL 15 from a root test suite").
@@ -6,7 +6,6 @@ Every database test runs twice: on SQLite and on a real PostgreSQL 15 started he
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import secrets
 import shutil
@@ -16,66 +15,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import pkcs12
 
-from agent.keystore import Identity
-from agent.keystore.certs import CertInfo
-from agent.posture.model import CHECK_IDS
 from tests.conftest import require
-from verifier import pki
-from verifier.demo import Layout
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SETPRIV = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
-
-
-def report(statuses: dict[str, str] | None = None, *, generated_at: dt.datetime | None = None,
-           compliant: bool = True, drop: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A `byod-agent check --json` report (docs/report-schema.md); every check passes unless
-    ``statuses`` says otherwise."""
-    when = (generated_at or dt.datetime.now(dt.UTC)).replace(microsecond=0)
-    statuses = statuses or {}
-    return {
-        "schema": 1, "agent_version": "0.1.0",
-        "generated_at": when.isoformat().replace("+00:00", "Z"),
-        "host": {"os": "linux", "os_version": "Debian 12", "hostname": "home-pc", "arch": "x86_64"},
-        "compliant": compliant,
-        "checks": [{"id": c, "status": statuses.get(c, "pass"),
-                    "summary": {"ja": "テスト", "en": "test"}, "summary_key": f"{c}.test",
-                    "evidence": {"source": "test"}, "remediation": None, "duration_ms": 1}
-                   for c in CHECK_IDS if c not in drop],
-    }
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
-    identity: Identity
-
-    @property
-    def der(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.DER)
-
-
-def load_user(lay: Layout, name: str, work: Path) -> User:
-    info = lay.users[name]
-    password = Path(info["password_file"]).read_text(encoding="utf-8").strip().encode()
-    key, cert, _ = pkcs12.load_key_and_certificates(Path(info["p12"]).read_bytes(), password)
-    assert isinstance(key, ec.EllipticCurvePrivateKey) and cert is not None
-    passphrase = secrets.token_urlsafe(16).encode()
-    cert_path, key_path = work / f"{name}.crt", work / f"{name}.enc.key"
-    cert_path.write_bytes(pki.pem(cert))
-    pki.write_private(key_path, pki.key_pem(key, passphrase))  # encrypted, as the keystore keeps it
-    return User(name, cert, key, Identity(cert_path, key_path, passphrase, CertInfo.of(cert)))
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------

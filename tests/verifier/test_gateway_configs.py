@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from testkit.verifier import User, load_user
 from tests.conftest import require
-from tests.verifier.conftest import User, load_user
 from verifier import demo, pki
 from verifier.assign import parse_csv
 from verifier.gateway import nginx_map_text

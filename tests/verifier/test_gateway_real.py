@@ -32,8 +32,8 @@ from agent.attest import (
     wire,
 )
 from agent.keystore.tls import client_context
+from testkit.verifier import User, load_user, report
 from tests.conftest import require
-from tests.verifier.conftest import User, load_user, report
 from verifier import demo, pki
 
 pytestmark = pytest.mark.real

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.attest import wire
-from tests.verifier.conftest import User, load_user, report
+from testkit.verifier import User, load_user, report
 from verifier import db, demo, pki
 from verifier.assign import parse_csv
 from verifier.config import load_config

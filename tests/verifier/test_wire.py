@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.attest import wire
-from tests.verifier.conftest import report
+from testkit.verifier import report
 
 
 def request(key: ec.EllipticCurvePrivateKey, **change: Any) -> wire.AttestRequest:
