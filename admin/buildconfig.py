@@ -27,7 +27,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from agent.core.messages import msg
+from agent.core.messages import Message, msg
 from agent.core.paths import resources_dir
 from agent.diagnostics.bundle import BundleError, encrypt_for
 from agent.policy import signing
@@ -124,19 +124,38 @@ def load_helpdesk_key(path: Path) -> str:
     return keys[0]
 
 
+def demo_gateway_fingerprints() -> set[str]:
+    """SHA-256 of the DEMO gateway CA(s) the shipped DEMO policy names (renamed or not)."""
+    from agent.policy.schema import parse_policy  # noqa: PLC0415
+
+    out: set[str] = set()
+    for path in (resources_dir() / "policy").glob("*.toml"):
+        try:
+            demo = parse_policy(path.read_bytes())
+        except (OSError, PolicyRefused):
+            continue
+        for t in demo.targets:
+            if t.gateway_ca_pem and is_demo_policy(demo):
+                out |= _fingerprints(t.gateway_ca_pem)
+    return out
+
+
 def _cross_check(policy: Policy, gateway_ca: str | None, helpdesk: str | None) -> None:
     if is_demo_policy(policy):
         raise _refuse("demo_policy", f"policy id {policy.id!r} or a .invalid target host",
                       id=policy.id)
     for t in policy.targets:
+        # The DEMO CA first: otherwise it surfaces as a mismatch with --gateway-ca (issue 16)
+        if t.gateway_ca_pem:
+            for cert in x509.load_pem_x509_certificates(t.gateway_ca_pem.encode("ascii")):
+                if "DEMO" in cert.subject.rfc4514_string().upper() or \
+                        _fingerprints(t.gateway_ca_pem) & demo_gateway_fingerprints():
+                    raise _refuse("demo_gateway_ca_in_policy", f"target {t.id}: DEMO CA "
+                                  f"{cert.subject.rfc4514_string()}", target=t.id)
         if gateway_ca is not None and t.mode == "tunnel" and t.gateway_ca_pem and \
                 not _fingerprints(gateway_ca) & _fingerprints(t.gateway_ca_pem):
             raise _refuse("gateway_ca_mismatch", f"target {t.id} trusts another gateway CA",
                           target=t.id)
-        if t.gateway_ca_pem:
-            for cert in x509.load_pem_x509_certificates(t.gateway_ca_pem.encode("ascii")):
-                if "DEMO" in cert.subject.rfc4514_string().upper():
-                    raise _refuse("demo_gateway_ca", f"target {t.id}", path=t.id)
     policy_key = policy.diagnostics.helpdesk_public_key
     if helpdesk is not None and (policy_key or "").strip() != helpdesk:
         raise _refuse("helpdesk_mismatch", "the policy names another help-desk key (or none)")
@@ -150,6 +169,7 @@ class BuildConfig:
     signer_key_id: str
     anchors: tuple[str, ...]  # key ids
     files: dict[str, str]  # relative path -> sha256
+    warnings: tuple[Message, ...] = ()  # accepted, but IT must read them (printed loudly)
 
     def to_json(self) -> bytes:
         doc = {"format": FORMAT, "policy": {"id": self.policy_id, "serial": self.serial,
@@ -198,7 +218,9 @@ def make_config(policy_path: Path, trust: Sequence[Path], out: Path, *,
         files["helpdesk.age"] = (helpdesk + "\n").encode("ascii")
     config = BuildConfig(policy.id, policy.serial, policy.expires.isoformat(), signer.key_id,
                          tuple(a.key_id for a in anchors),
-                         {k: hashlib.sha256(v).hexdigest() for k, v in files.items()})
+                         {k: hashlib.sha256(v).hexdigest() for k, v in files.items()},
+                         warnings=() if policy.diagnostics.helpdesk_public_key else (
+                             msg("buildconfig.warn.no_helpdesk_key", id=policy.id),))
     files[MANIFEST] = config.to_json()
     for rel, data in files.items():
         target = out / rel

@@ -16,6 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from admin import gateway_certs, rdp_fingerprint
 from admin import release_cmd as admin_release
 from admin.keys import load_private_key, read_passphrase
 from agent import __version__
@@ -65,7 +66,11 @@ def keygen(args: argparse.Namespace) -> int:
 def sign(args: argparse.Namespace) -> int:
     policy_path = Path(args.policy)
     data = policy_path.read_bytes()
-    parse_policy(data)  # never sign a policy the agent would refuse
+    policy = parse_policy(data)  # never sign a policy the agent would refuse
+    now = datetime.now(UTC)
+    if policy.expires <= now:  # every agent would refuse it at once
+        _say(msg("admin.sign_expired", expires=policy.expires.isoformat()), err=True)
+        return exitcodes.USAGE
     key = load_private_key(Path(args.key), read_passphrase(args, confirm=False))
     out = sig_path(policy_path)
     atomic_write(out, signing.sign(data, key), mode=0o644)
@@ -108,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--pubkey", required=True)
     v.set_defaults(handler=verify)
     admin_release.register(sub)  # build-config, release sign|verify
+    gateway_certs.register(sub)
+    rdp_fingerprint.register(sub)
     return parser
 
 

@@ -34,6 +34,10 @@ def build_config(args: argparse.Namespace) -> int:
                          now=datetime.now(UTC))
     _say(msg("buildconfig.done", out=str(out), id=config.policy_id, serial=config.serial,
              expires=config.expires, anchors=", ".join(config.anchors)))
+    for warning in config.warnings:  # loudly: on stderr, framed, after the summary
+        print("!" * 72, file=sys.stderr)
+        _say(warning, err=True)
+        print("!" * 72, file=sys.stderr)
     return exitcodes.OK
 
 

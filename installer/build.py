@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -41,7 +42,36 @@ SPEC = ROOT / "installer" / "byod-agent.spec"
 LOCK = ROOT / "installer" / "requirements-build.lock"
 LINUX = ROOT / "installer" / "linux"
 MAINTAINER = "City IT <byod-agent@example.invalid>"  # BYOD_MAINTAINER overrides it
-FREERDP = "freerdp2-x11 | freerdp3-x11"  # bookworm/jammy/noble ship 2.x; trixie 3.x
+FREERDP = "freerdp3-x11 | freerdp2-x11"  # trixie ships 3.x only; bookworm/jammy/noble 2.x
+DEMO_SUFFIX = "-demo"  # the DEMO build is its own package: byod-agent-demo
+MAX_BUILD = 999  # MSI: the build number shares the third field with the patch (patch*1000+N)
+
+
+def package_name(name: str, *, demo: bool) -> str:
+    """byod-agent (the city's) or byod-agent-demo: two packages that conflict, never the same."""
+    return name + DEMO_SUFFIX if demo else name
+
+
+def deb_version(version: str, build: int | None) -> str:
+    """0.1.0 -> 0.1.0+city7: every rebuild upgrades the last (dpkg compares 7 < 10 numerically),
+    and the next release (0.1.1) still sorts above every 0.1.0+cityN."""
+    return version if build is None else f"{version}+city{build}"
+
+
+def msi_version(version: str, build: int | None) -> str:
+    """MSI ProductVersion major.minor.build (major, minor < 256; build < 65536): Windows Installer
+    compares only these three, so the city build goes into the third: patch*1000 + N."""
+    major, minor, patch = (int(x) for x in version.split(".")[:3])
+    third = patch * 1000 + (build or 0)
+    if major > 255 or minor > 255 or third > 65535:
+        raise ValueError(f"{version} build {build} does not fit an MSI ProductVersion")
+    return f"{major}.{minor}.{third}"
+
+
+def conflicts_with(name: str, *, demo: bool) -> str:
+    """The other package of the pair; Conflicts + Replaces lets apt swap them, announced."""
+    base = name.removesuffix(DEMO_SUFFIX)
+    return base if demo else base + DEMO_SUFFIX
 
 
 class BuildError(Exception):
@@ -177,7 +207,7 @@ def _write(path: Path, text: str, mode: int) -> None:
 
 
 def stage_deb(app: Path, stage: Path, name: str, version: str, *, config: Path | None,
-              demo: bool) -> Path:
+              demo: bool, package: str | None = None) -> Path:
     if stage.exists():
         shutil.rmtree(stage)
     opt = stage / "opt" / name
@@ -193,8 +223,8 @@ def stage_deb(app: Path, stage: Path, name: str, version: str, *, config: Path |
     icon = stage / "usr/share/icons/hicolor/scalable/apps" / f"{name}.svg"
     icon.parent.mkdir(parents=True)
     shutil.copyfile(ROOT / "resources" / "icons" / "compliant.svg", icon)
-    _write(stage / "usr/share/doc" / name / "copyright",
-           f"{name} {version}\nBundled third-party components: see the CycloneDX SBOM "
+    _write(stage / "usr/share/doc" / (package or name) / "copyright",
+           f"{package or name} {version}\nBundled third-party components: see the CycloneDX SBOM "
            "published with this release.\n", 0o644)
     # Installed files are read-only: nobody but dpkg changes them (policy updates go to the
     # per-user state directory, never here).
@@ -211,8 +241,13 @@ def stage_deb(app: Path, stage: Path, name: str, version: str, *, config: Path |
     description = (f"Posture-checking tray agent for work from home\n"
                    f" Checks this PC against the city's signed policy and opens the approved\n"
                    f" remote-desktop session.{' DEMO build: not for staff.' if demo else ''}\n")
+    package = package or name
+    relations = ""
+    if package != name or name == project()["name"]:  # the agent: city and DEMO packages
+        other = conflicts_with(package, demo=package.endswith(DEMO_SUFFIX))
+        relations = f"Conflicts: {other}\nReplaces: {other}\n"
     _write(control / "control",
-           f"Package: {name}\nVersion: {version}\nArchitecture: {deb_arch()}\n"
+           f"Package: {package}\nVersion: {version}\nArchitecture: {deb_arch()}\n{relations}"
            f"Maintainer: {os.environ.get('BYOD_MAINTAINER', MAINTAINER)}\n"
            f"Installed-Size: {size_kb}\nSection: net\nPriority: optional\n"
            f"Depends: {', '.join(runtime_depends())}\nDescription: {description}", 0o644)
@@ -253,7 +288,15 @@ def _build_linux(args: argparse.Namespace, name: str, work: Path) -> dict[str, o
     demo = is_agent and config is None
     if config is not None:
         buildconfig.check_config(config)  # fails before the slow part
-    file_stem = f"{name}-demo" if demo else name
+    file_stem = package_name(name, demo=demo)
+    build = args.build_number
+    if build is None and os.environ.get("BYOD_BUILD_NUMBER"):
+        build = int(os.environ["BYOD_BUILD_NUMBER"])
+    if build is not None and not 1 <= build <= MAX_BUILD:
+        raise BuildError(f"--build-number must be 1..{MAX_BUILD}")
+    if build is not None and demo:
+        raise BuildError("--build-number is for a city build (--config); DEMO builds have none")
+    version = deb_version(meta["version"], build)
     if demo:
         say(msg("buildconfig.demo_build", name=file_stem))
     python = Path(sys.executable)
@@ -264,7 +307,8 @@ def _build_linux(args: argparse.Namespace, name: str, work: Path) -> dict[str, o
             print(f"build: warning: differs from {LOCK.name}: {line}", file=sys.stderr)
     reuse = args.reuse_app or os.environ.get("BYOD_REUSE_APP") == "1"
     app = pyinstaller(name, work, python, epoch, reuse=reuse and not args.release)
-    stage = stage_deb(app, work / "deb", name, meta["version"], config=config, demo=demo)
+    stage = stage_deb(app, work / "deb", name, version, config=config, demo=demo,
+                      package=file_stem)
     if is_agent:
         found = buildconfig.demo_findings(stage / "opt" / name / "_internal" / "resources")
         if config is not None and found:
@@ -272,16 +316,17 @@ def _build_linux(args: argparse.Namespace, name: str, work: Path) -> dict[str, o
             raise BuildError("DEMO files in a customized build")
     set_mtimes(stage, epoch)
     dist.mkdir(parents=True, exist_ok=True)
-    deb = dist / f"{file_stem}_{meta['version']}_{deb_arch()}.deb"
+    deb = dist / f"{file_stem}_{version}_{deb_arch()}.deb"
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch))
     subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(stage), str(deb)],
                    check=True, env=env, stdout=subprocess.DEVNULL)
     result: dict[str, object] = {
-        "name": name, "version": meta["version"], "demo": demo, "app_dir": str(app),
+        "name": name, "package": file_stem, "version": version, "demo": demo,
+        "build_number": build, "app_dir": str(app),
         "app_bytes": sum(p.lstat().st_size for p in app.rglob("*") if not p.is_dir()),
         "deb": str(deb), "deb_bytes": deb.stat().st_size}
     if is_agent:
-        cdx = dist / f"{file_stem}_{meta['version']}.cdx.json"
+        cdx = dist / f"{file_stem}_{version}.cdx.json"
         code = ("import sys; from admin import sbom; "
                 f"sys.stdout.buffer.write(sbom.sbom_json(epoch={epoch}))")
         data = subprocess.run([str(python), "-c", code], capture_output=True, check=True,
@@ -299,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dist", default=str(ROOT / "dist"), help="output directory")
     parser.add_argument("--release", action="store_true",
                         help="build in a fresh venv from the hash-pinned lock file")
+    parser.add_argument("--build-number", type=int, metavar="N",
+                        help="the city's own build number 1..999 (or BYOD_BUILD_NUMBER): "
+                        "version 0.1.0+cityN, so every rebuild upgrades the installed one")
     parser.add_argument("--reuse-app", action="store_true",
                         help="reuse the last PyInstaller output when its inputs are unchanged")
     args = parser.parse_args(argv)
@@ -309,6 +357,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not sys.platform.startswith("linux"):
         print("build: the .deb is built on Linux", file=sys.stderr)
+        return 2
+    if not args.release and importlib.util.find_spec("PyInstaller") is None:
+        print("build: PyInstaller is missing: run ./setup --build (it installs the 'build' extra)",
+              file=sys.stderr)
         return 2
     try:
         result = build_linux(args)

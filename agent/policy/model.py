@@ -78,6 +78,7 @@ class Target:
     rd_gateway: RdGateway | None = None
     require_nla: bool = True  # False only for servers without CredSSP (xrdp): TLS, not RDP security
     server_cert_sha256: str | None = None  # pin of the office PC's RDP certificate, "ab:cd:..."
+    gateway_software: str = "other"  # nginx | stunnel | haproxy | other: how refusals look
 
 
 @dataclass(frozen=True)

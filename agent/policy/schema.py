@@ -391,11 +391,14 @@ def _targets(root: _Table) -> tuple[Target, ...]:
             rd_gateway = RdGateway(1, 0, True)
         nla = t.opt_boolean("require_nla")
         pin = _fingerprint(t, "server_cert_sha256")
+        software = t.choice("gateway_software", ("nginx", "stunnel", "haproxy", "other"),
+                            "other")
         t.done()
         if any(o.id == tid for o in out):
             raise _refuse("invalid_value", t.path("id"), f"duplicate target id {tid}")
         out.append(Target(tid, name_ja, name_en, protocol, mode, host, port, gw_host, gw_port,
-                          ca, rd_gateway, require_nla=nla is not False, server_cert_sha256=pin))
+                          ca, rd_gateway, require_nla=nla is not False, server_cert_sha256=pin,
+                          gateway_software=software))
     return tuple(out)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
@@ -78,6 +78,8 @@ class DecisionInfo:
     policy_id: str | None = None
     targets: tuple[TargetInfo, ...] = ()
     recheck_minutes: int | None = None  # the policy's re-check interval
+    # Expiry / offline-grace warnings and the automatic update's result (docs/policy.md)
+    policy_notices: tuple[Message, ...] = ()
 
 
 # Shape marks next to the colour, so states are told apart without colour (accessibility).
@@ -105,12 +107,11 @@ class CheckRow:
 
 @dataclass(frozen=True)
 class TargetChoice:
-    """One Connect entry: enabled only when the decision allows, else with the reason."""
+    """One approved target as Connect names it; whether it can be used now is
+    ``agent.presentation.connect_gate.connect_gate`` (the one place that decides)."""
 
     id: str
     name: str
-    enabled: bool
-    why_not: str  # empty when enabled
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,42 @@ class StatusView:
     error: str | None = None
     targets: tuple[TargetChoice, ...] = ()
     recheck_minutes: int | None = None
+    summary: str = ""  # "6項目中3項目に対応が必要です"
+
+
+# Most urgent first: what blocks now, what will block, what warns, then other non-passes.
+_EFFECT_RANK = {Effect.BLOCK: 0, Effect.STAGED: 1, Effect.WARN: 2, Effect.OK: 3}
+
+
+def needs_attention(row: CheckRow) -> bool:
+    return row.status is not Status.PASS or row.effect is not Effect.OK
+
+
+def attention_rows(view: StatusView) -> tuple[CheckRow, ...]:
+    """The rows the user has to act on, most urgent first (the view's rows are in that order)."""
+    return tuple(r for r in view.rows if needs_attention(r))
+
+
+def order_rows(rows: tuple[CheckRow, ...]) -> tuple[CheckRow, ...]:
+    """Failing items first (by urgency), passes last; the checks' own order within each."""
+    return tuple(sorted(rows, key=lambda r: (not needs_attention(r), _EFFECT_RANK[r.effect])))
+
+
+def need_text(check_id: str, lang: str) -> str:
+    """"ディスクの暗号化が必要です": the check's own sentence, or a generic one with its name."""
+    key = f"ui.need.{check_id}"
+    if key in i18n.catalogue(lang):
+        return i18n.text(key, lang)
+    return i18n.text("ui.need.generic", lang, check=i18n.text(f"check.{check_id}", lang))
+
+
+def summary_line(rows: tuple[CheckRow, ...], lang: str) -> str:
+    failing = sum(1 for r in rows if needs_attention(r))
+    if not rows:
+        return ""
+    if failing == 0:
+        return i18n.text("ui.status.summary_ok", lang, total=len(rows))
+    return i18n.text("ui.status.summary", lang, total=len(rows), failing=failing)
 
 
 def default_decision(report: Report) -> DecisionInfo:
@@ -172,7 +209,8 @@ def _state(report: Report, decision: DecisionInfo) -> TrayState:
 def build(report: Report, lang: str, decision: DecisionInfo | None = None) -> StatusView:
     decision = decision or default_decision(report)
     state = _state(report, decision)
-    rows = tuple(_row(report, decision, i, lang) for i in range(len(report.checks)))
+    rows = order_rows(tuple(_row(report, decision, i, lang)
+                            for i in range(len(report.checks))))
     failing = [r for r in rows if r.status is not Status.PASS]
     headline = i18n.text(f"ui.state.{state.value}.headline", lang)
     tooltip = i18n.text("ui.tooltip", lang, state=i18n.text(f"ui.state.{state.value}", lang),
@@ -187,14 +225,13 @@ def build(report: Report, lang: str, decision: DecisionInfo | None = None) -> St
                       connect_allowed=decision.allowed, connect_reason=reason,
                       correlation_id=decision.correlation_id or None,
                       generated_at=report.generated_at,
-                      targets=target_choices(decision.targets, lang, decision.allowed, reason),
-                      recheck_minutes=decision.recheck_minutes)
+                      targets=target_choices(decision.targets, lang),
+                      recheck_minutes=decision.recheck_minutes,
+                      summary=summary_line(rows, lang))
 
 
-def target_choices(targets: tuple[TargetInfo, ...], lang: str, allowed: bool,
-                   why_not: str) -> tuple[TargetChoice, ...]:
-    return tuple(TargetChoice(t.id, t.name(lang), allowed, "" if allowed else why_not)
-                 for t in targets)
+def target_choices(targets: tuple[TargetInfo, ...], lang: str) -> tuple[TargetChoice, ...]:
+    return tuple(TargetChoice(t.id, t.name(lang)) for t in targets)
 
 
 def checking(lang: str, previous: StatusView | None = None) -> StatusView:
@@ -205,12 +242,11 @@ def checking(lang: str, previous: StatusView | None = None) -> StatusView:
     if previous is None:
         return StatusView(state=TrayState.CHECKING, headline=text, tooltip=tooltip,
                           connect_reason=why_not)
-    targets = tuple(TargetChoice(t.id, t.name, False, why_not) for t in previous.targets)
     return StatusView(state=TrayState.CHECKING, headline=text, tooltip=tooltip,
                       rows=previous.rows, connect_allowed=False, connect_reason=why_not,
                       correlation_id=previous.correlation_id,
-                      generated_at=previous.generated_at, targets=targets,
-                      recheck_minutes=previous.recheck_minutes)
+                      generated_at=previous.generated_at, targets=previous.targets,
+                      recheck_minutes=previous.recheck_minutes, summary=previous.summary)
 
 
 def failed(lang: str, error: str) -> StatusView:
@@ -266,7 +302,9 @@ class PolicyEvaluator:
 
     def __init__(self, evaluate_fn: Callable[[], Evaluation] | None = None,
                  maintenance: Callable[[], None] | None = None) -> None:
-        self._evaluate = evaluate_fn or evaluate
+        # The tray's start: an update due at start waits a per-PC spread (agent.policy.schedule)
+        started = datetime.now(UTC)
+        self._evaluate = evaluate_fn or (lambda: evaluate(started_at=started))
         self._maintenance = maintenance or renew_certificate_quietly
         self._last: Evaluation | None = None
 
@@ -280,4 +318,6 @@ class PolicyEvaluator:
         if last is None or last.report is not report:
             return None
         loaded = getattr(last, "loaded", None)  # test doubles may carry no policy
-        return decision_info(last.decision, loaded.policy if loaded is not None else None)
+        info = decision_info(last.decision, loaded.policy if loaded is not None else None)
+        notices = tuple(n.message for n in getattr(last, "notices", ()))
+        return replace(info, policy_notices=notices) if notices else info

@@ -6,7 +6,8 @@ tunnel, and the tray's UI thread never waits on it.
 
 Every step that can fail says which one in an ``error`` event (``resolve``, ``tcp``, ``tls``,
 ``gateway_refused``, ``office_unreachable``, ``client_missing``, ``client_failed``). Events are
-plain dicts; the caller prints them (JSON lines for the tray, localized text for people).
+``agent.session.events.SessionEvent`` values, the one protocol the tray parses; the caller prints
+them (JSON lines for the tray, localized text for people).
 """
 
 from __future__ import annotations
@@ -24,20 +25,23 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import psutil
 
 from agent.core import exitcodes
 from agent.policy.decision import Decision, reasons_both
 from agent.policy.model import Target
+from agent.session import events
 from agent.session.background import BackgroundTunnel
+from agent.session.events import EndReason, SessionEvent, Step
 from agent.session.launch import (
     RDP_FILE_PLACEHOLDER,
     ClientInfo,
     LaunchPlan,
     plan,
     rdp_file_text,
+    stable_ports,
 )
 from agent.session.monitor import ComplianceWatch, Transition, clock_jumped
 from agent.session.peer import PeerCheck
@@ -50,10 +54,9 @@ SESSION_FAILED = exitcodes.SESSION_FAILED
 COUNTDOWN_EVERY_S = 10.0
 GRACE_RECHECK_S = 15.0  # while the countdown runs, re-check often enough to notice a fix
 NETWORK_POLL_S = 5.0
-RDP_FILE_LIFETIME_S = 10.0  # mstsc reads its .rdp at start; it is deleted after this
-TUNNEL_STEPS = ("resolve", "tcp", "tls", "gateway_refused", "office_unreachable")
+TUNNEL_STEPS = events.TUNNEL_STEPS
 
-Emit = Callable[[dict[str, Any]], None]
+Emit = Callable[[SessionEvent], None]
 Reevaluate = Callable[[], Decision]
 
 
@@ -153,9 +156,9 @@ class Session:
             log.info("session end (correlation %s)", cid)
 
     # -- steps -------------------------------------------------------------------------------
-    def _error(self, step: str, detail: str) -> None:
+    def _error(self, step: Step, detail: str) -> None:
         log.error("session step %s failed: %s", step, detail)
-        self.emit({"event": "error", "step": step, "detail": detail})
+        self.emit(events.error(step, detail))
 
     def _open_tunnel(self) -> int | None:
         """0 when no tunnel is needed, the local port when it runs, None when it failed."""
@@ -163,30 +166,42 @@ class Session:
         if target.mode != "tunnel":
             return 0
         if self.req.tls_context is None or not target.gateway_host or not target.gateway_port:
-            self._error("certificate", "no TLS identity for the tunnel")
+            self._error(Step.CERTIFICATE, "no TLS identity for the tunnel")
             return None
         self.peer_check = PeerCheck(strict=self.req.client.flavor != "windows_app")
         tunnel = Tunnel(target.gateway_host, target.gateway_port, target.host,
                         self.req.tls_context, timeout=self.req.gateway_timeout,
-                        peer_allowed=self.peer_check)
+                        peer_allowed=self.peer_check, local_ports=stable_ports(target.id))
         self.tunnel = BackgroundTunnel(tunnel, correlation_id=self.req.correlation_id)
         try:
             self.tunnel.call(preflight(target.gateway_host, target.gateway_port, target.host,
                                        self.req.tls_context,
-                                       timeout=self.req.gateway_timeout),
+                                       timeout=self.req.gateway_timeout,
+                                       eof_means_refused=target.gateway_software == "nginx"),
                              self.req.gateway_timeout * 3 + 5)
             port = self.tunnel.start()
         except TunnelError as exc:
-            self._error(exc.step, exc.detail)
+            self._error(TUNNEL_STEPS.get(exc.step, Step.TLS), exc.detail)
             return None
         except TimeoutError:  # every step has its own timeout; this is the backstop
-            self._error("tcp", "the gateway did not answer in time")
+            self._error(Step.TCP, "the gateway did not answer in time")
             return None
         except OSError as exc:  # the local listener itself could not open
-            self._error("tcp", f"local listener on 127.0.0.1: {exc}")
+            self._error(Step.TCP, f"local listener on 127.0.0.1: {exc}")
             return None
         self.peer_check.listen_port = port
+        if tunnel.port_fallback:
+            log.warning("session: the stable port of %s is taken; using 127.0.0.1:%d, so a "
+                        "signed .rdp file does not match and Windows warns about an unknown "
+                        "remote connection this time", target.id, port)
         return port
+
+    def _rdp_read(self) -> bool:
+        """The .rdp file may go once the client has surely read it: when it connected to the
+        tunnel (it read the address from the file). Without a tunnel nothing says so, and since
+        the April 2026 update mstsc shows its security dialog first, which staff may leave open
+        for minutes: the file then stays (in its private directory) until the session ends."""
+        return self.tunnel is not None and self.tunnel.stats.connections > 0
 
     def _spawn(self, launch: LaunchPlan, rdp: Path | None) -> subprocess.Popen[bytes] | None:
         argv = list(launch.argv)
@@ -197,10 +212,10 @@ class Session:
         try:
             proc = spawn(argv, stdin_pipe=self.req.password is not None)
         except FileNotFoundError as exc:
-            self._error("client_missing", str(exc))
+            self._error(Step.CLIENT_MISSING, str(exc))
             return None
         except OSError as exc:
-            self._error("client_failed", f"could not start {argv[0]}: {exc}")
+            self._error(Step.CLIENT_FAILED, f"could not start {argv[0]}: {exc}")
             return None
         if self.peer_check is not None:
             self.peer_check.set_client(proc.pid)
@@ -218,8 +233,7 @@ class Session:
         self.proc = proc
         tail = _Tail(proc.stdout)
         started = self.now()
-        self.emit({"event": "started", "target": self.req.target.id,
-                   "correlation_id": self.req.correlation_id, "client_pid": proc.pid})
+        self.emit(events.started(self.req.target.id, self.req.correlation_id, proc.pid))
         log.info("session client started: pid %d", proc.pid)
         outcome = self._watch(proc, started, rdp)
         if outcome is not None:
@@ -231,20 +245,16 @@ class Session:
         tunnel_errors = self.tunnel.stats.errors if self.tunnel is not None else []
         if tunnel_errors:
             step, _, detail = tunnel_errors[0].partition(": ")
-            step = {"gateway_closed": "office_unreachable"}.get(step, step)
-            self._error(step if step in TUNNEL_STEPS else "tls", detail)
-            self.emit({"event": "ended", "reason": "error",
-                       "correlation_id": self.req.correlation_id})
+            self._error(TUNNEL_STEPS.get(step, Step.TLS), detail)
+            self.emit(events.ended(EndReason.ERROR, self.req.correlation_id))
             return SESSION_FAILED
         if code != 0:
             log.error("client exited with %d; its last lines: %s", code, " | ".join(tail.lines))
-            self._error("client_failed", f"exit code {code}")
-            self.emit({"event": "ended", "reason": "error",
-                       "correlation_id": self.req.correlation_id})
+            self._error(Step.CLIENT_FAILED, f"exit code {code}")
+            self.emit(events.ended(EndReason.ERROR, self.req.correlation_id))
             return SESSION_FAILED
         log.info("session client exited normally")
-        self.emit({"event": "ended", "reason": "client_exit",
-                   "correlation_id": self.req.correlation_id})
+        self.emit(events.ended(EndReason.CLIENT_EXIT, self.req.correlation_id))
         return exitcodes.OK
 
     def _watch(self, proc: subprocess.Popen[bytes], started: float,
@@ -258,9 +268,9 @@ class Session:
         wall, mono = time.time(), time.monotonic()
         while proc.poll() is None:
             if self.stop_requested.wait(0.5):
-                return self._end(proc, "stopped", exitcodes.OK)
+                return self._end(proc, EndReason.STOPPED, exitcodes.OK)
             now = self.now()
-            if rdp is not None and rdp.exists() and now - started > RDP_FILE_LIFETIME_S:
+            if rdp is not None and rdp.exists() and self._rdp_read():
                 with contextlib.suppress(OSError):
                     rdp.unlink()  # read by now; the directory goes at the end
             wall2, mono2 = time.time(), time.monotonic()
@@ -282,11 +292,11 @@ class Session:
                     next_countdown = self.now() + COUNTDOWN_EVERY_S
             transition = watch.tick(self.now())
             if transition is Transition.EXPIRED:
-                return self._end(proc, "noncompliant", exitcodes.BLOCKED)
+                return self._end(proc, EndReason.NONCOMPLIANT, exitcodes.BLOCKED)
             remaining = watch.remaining(self.now())
             if remaining is not None and self.now() >= next_countdown:
                 next_countdown = self.now() + COUNTDOWN_EVERY_S
-                self.emit({"event": "countdown", "remaining_seconds": remaining})
+                self.emit(events.countdown(remaining))
         return None
 
     def _recheck(self, watch: ComplianceWatch) -> Transition | None:
@@ -301,17 +311,17 @@ class Session:
                  cid)
         transition = watch.observe(allowed, self.now())
         if transition is Transition.NONCOMPLIANT:
-            self.emit({"event": "noncompliant", "grace_seconds": int(self.req.grace_seconds),
-                       "reasons": reasons, "decision_id": cid})
+            self.emit(events.noncompliant(int(self.req.grace_seconds), events.texts(reasons),
+                                          cid))
         elif transition is Transition.RECOVERED:
-            self.emit({"event": "recovered", "decision_id": cid})
+            self.emit(events.recovered(cid))
         return transition
 
-    def _end(self, proc: subprocess.Popen[bytes], reason: str, code: int) -> int:
+    def _end(self, proc: subprocess.Popen[bytes], reason: EndReason, code: int) -> int:
         log.warning("session ended by the agent: %s", reason)
         killed = terminate_tree(proc.pid)
         log.info("client process tree ended (%d killed)", killed)
-        self.emit({"event": "ended", "reason": reason, "correlation_id": self.req.correlation_id})
+        self.emit(events.ended(reason, self.req.correlation_id))
         return code
 
 

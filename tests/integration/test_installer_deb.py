@@ -80,7 +80,8 @@ def _install(deb: Path, home: Path) -> Iterator[Installed]:
     try:
         yield Installed(home)
     finally:
-        subprocess.run(["dpkg", "--purge", "byod-agent"], capture_output=True, check=False)
+        subprocess.run(["dpkg", "--purge", "byod-agent", "byod-agent-demo"], capture_output=True,
+                       check=False)
 
 
 @pytest.fixture
@@ -92,11 +93,14 @@ def test_demo_package_metadata_and_files(demo_deb: Path) -> None:
     assert demo_deb.name == f"byod-agent-demo_{__version__}_amd64.deb"
     control = subprocess.run(["dpkg-deb", "-f", str(demo_deb), "Package", "Depends"],
                              capture_output=True, text=True, check=True).stdout
-    assert "Package: byod-agent" in control
+    assert "Package: byod-agent-demo\n" in control
+    relations = subprocess.run(["dpkg-deb", "-f", str(demo_deb), "Conflicts", "Replaces"],
+                               capture_output=True, text=True, check=True).stdout
+    assert relations == "Conflicts: byod-agent\nReplaces: byod-agent\n"
     runtime = [ln for ln in (REPO / ".ci/apt-runtime.txt").read_text().splitlines()
                if ln and not ln.startswith("#")]
     assert all(pkg in control for pkg in runtime)
-    assert "freerdp2-x11 | freerdp3-x11" in control
+    assert "freerdp3-x11 | freerdp2-x11" in control
     files = _contents(demo_deb)
     for expected in ("/opt/byod-agent/byod-agent", "/usr/bin/byod-agent",
                      "/etc/xdg/autostart/byod-agent.desktop",
@@ -130,13 +134,13 @@ def test_installed_agent_runs_and_is_removed_cleanly(installed_demo: Installed) 
     assert subprocess.run(["dpkg", "--configure", "-a"], check=False).returncode == 0
     autostart = Path("/etc/xdg/autostart/byod-agent.desktop")
     assert "TryExec=byod-agent" in autostart.read_text()
-    subprocess.run(["dpkg", "-r", "byod-agent"], capture_output=True, check=True)
+    subprocess.run(["dpkg", "-r", "byod-agent-demo"], capture_output=True, check=True)
     assert not Path("/opt/byod-agent").exists()
     assert not Path("/usr/bin/byod-agent").exists()
     # the conffile stays until purge, inert: its TryExec binary is gone
-    subprocess.run(["dpkg", "--purge", "byod-agent"], capture_output=True, check=True)
+    subprocess.run(["dpkg", "--purge", "byod-agent-demo"], capture_output=True, check=True)
     assert not autostart.exists()
-    status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "byod-agent"],
+    status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "byod-agent-demo"],
                             capture_output=True, text=True, check=False)
     assert "installed" not in status.stdout.replace("not-installed", "")
 
@@ -151,19 +155,71 @@ def test_customized_build_refuses_a_demo_anchor(tools: None, tmp_path: Path) -> 
     assert not list((tmp_path / "dist").glob("*.deb"))
 
 
-def test_customized_deb_ships_the_citys_policy_and_no_demo(demo_deb: Path,
+@pytest.fixture(scope="module")
+def city_debs(demo_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two city builds, build numbers 1 and 2, of one configuration (packaging only: the
+    PyInstaller output of the DEMO build is reused)."""
+    root = tmp_path_factory.mktemp("city")
+    _, config = city_config(root)
+    one = _built_deb(_build(root / "dist", "--config", str(config), "--build-number", "1"))
+    two = _built_deb(_build(root / "dist", "--config", str(config), "--build-number", "2"))
+    return one, two
+
+
+def _installed_version(package: str) -> str:
+    return subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True,
+                          text=True, check=False).stdout
+
+
+def test_customized_deb_ships_the_citys_policy_and_no_demo(city_debs: tuple[Path, Path],
                                                            tmp_path: Path) -> None:
-    _, config = city_config(tmp_path)
-    deb = _built_deb(_build(tmp_path / "dist", "--config", str(config)))
-    assert deb.name == f"byod-agent_{__version__}_amd64.deb"
+    deb = city_debs[0]
+    assert deb.name == f"byod-agent_{__version__}+city1_amd64.deb"
+    fields = subprocess.run(["dpkg-deb", "-f", str(deb), "Package", "Version", "Conflicts"],
+                            capture_output=True, text=True, check=True).stdout
+    assert fields == (f"Package: byod-agent\nVersion: {__version__}+city1\n"
+                      "Conflicts: byod-agent-demo\n")
     files = _contents(deb)
     assert "/opt/byod-agent/_internal/resources/trust/city-example-2026.pub" in files
     assert "/opt/byod-agent/_internal/resources/build-config.json" in files
     assert not [f for f in files if "demo" in f.lower()]
-    assert (tmp_path / "dist" / f"byod-agent_{__version__}.cdx.json").is_file()
+    assert (deb.parent / f"byod-agent_{__version__}+city1.cdx.json").is_file()
     for agent in _install(deb, tmp_path / "home"):
         shown = agent.run("policy", "show", "--lang", "en")
         assert "city-example" in shown.stdout and "DEMO" not in shown.stdout, shown.stdout
         check = agent.run("check", "--json")
         assert check.returncode == 1
         assert json.loads(check.stdout)["policy"]["id"] == "city-example"
+
+
+def test_city_build_2_upgrades_build_1_and_keeps_user_state(
+        city_debs: tuple[Path, Path], demo_deb: Path, tmp_path: Path) -> None:
+    one, two = city_debs
+    assert subprocess.run(["dpkg", "--compare-versions", f"{__version__}+city2", "gt",
+                           f"{__version__}+city1"], check=False).returncode == 0
+    home = tmp_path / "home"
+    for agent in _install(one, home):
+        assert agent.run("check", "--json").returncode == 1  # writes the user's policy state
+        state = home / ".local" / "state" / "byod-agent"
+        before = sorted(p.relative_to(state).as_posix() for p in state.rglob("*") if p.is_file())
+        assert "policy-state.json" in before
+        serials = (state / "policy-state.json").read_text()
+        marker = home / ".config" / "byod-agent" / "kept.txt"
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("user data")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        out = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
+                              str(two)], capture_output=True, text=True, env=env, timeout=600,
+                             check=False)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+        assert "Unpacking byod-agent" in out.stdout and "over (" in out.stdout  # an upgrade
+        assert _installed_version("byod-agent") == f"{__version__}+city2"
+        after = sorted(p.relative_to(state).as_posix() for p in state.rglob("*") if p.is_file())
+        assert before == after and (state / "policy-state.json").read_text() == serials
+        assert marker.read_text() == "user data"
+        assert agent.run("check", "--json").returncode == 1  # and it still works
+        # the DEMO package conflicts with the city package: dpkg refuses, the city one stays
+        demo = subprocess.run(["dpkg", "-i", str(demo_deb)], capture_output=True, text=True,
+                              check=False)
+        assert demo.returncode != 0 and "conflicts with byod-agent" in demo.stderr, demo.stderr
+        assert _installed_version("byod-agent") == f"{__version__}+city2"
