@@ -12,15 +12,18 @@ import contextlib
 import logging
 import ssl
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from agent.attest import wire
 from verifier.service import Outcome, Verifier
+
+if TYPE_CHECKING:
+    from verifier.console.service import Console
 
 log = logging.getLogger("verifier")
 
@@ -57,14 +60,27 @@ def _respond(outcome: Outcome) -> JSONResponse:
                         headers={"cache-control": "no-store"})
 
 
-def build_app(verifier: Verifier, *, enforce: bool = True) -> Starlette:
+def build_app(verifier: Verifier, *, enforce: bool = True,
+              console: Console | None = None) -> Starlette:
+    """``console``: keep its fleet figures current after every attestation (docs/console.md)
+    and, with ``[console] mount_in_verifier``, serve its pages under /console here too."""
+
+    def attest_and_ingest(der: bytes | None, raw: bytes) -> Outcome:
+        outcome = verifier.attest(der, raw)
+        if console is not None:
+            try:
+                console.ingest.after_attest(der, raw, outcome.code, outcome.body)
+            except Exception:  # the console never changes the verifier's answer
+                log.exception("console ingest failed for this attestation")
+        return outcome
+
     async def nonce(request: Request) -> JSONResponse:
         raw = await read_capped(request, 1024)
         return _respond(await asyncio.to_thread(verifier.nonce, peer_der(request), raw))
 
     async def attest(request: Request) -> JSONResponse:
         raw = await read_capped(request, wire.MAX_BODY_BYTES)
-        return _respond(await asyncio.to_thread(verifier.attest, peer_der(request), raw))
+        return _respond(await asyncio.to_thread(attest_and_ingest, peer_der(request), raw))
 
     async def health(_request: Request) -> JSONResponse:
         p = verifier.policy.policy
@@ -100,9 +116,13 @@ def build_app(verifier: Verifier, *, enforce: bool = True) -> Starlette:
                              "message_ja": "ありません。", "message_en": "Not found."},
                             status_code=404)
 
+    routes: list[BaseRoute] = [Route(wire.NONCE_PATH, nonce, methods=["POST"]),
+                               Route(wire.ATTEST_PATH, attest, methods=["POST"]),
+                               Route("/v1/health", health, methods=["GET"])]
+    if console is not None and console.cfg.mount_in_verifier:
+        from verifier.console.web import build_console_app  # noqa: PLC0415 (optional part)
+        routes.append(Mount("/console", app=build_console_app(console, standalone=False)))
     return Starlette(
-        routes=[Route(wire.NONCE_PATH, nonce, methods=["POST"]),
-                Route(wire.ATTEST_PATH, attest, methods=["POST"]),
-                Route("/v1/health", health, methods=["GET"])],
+        routes=routes,
         lifespan=lifespan,
         exception_handlers={Exception: server_error, 404: not_found, 405: not_found})

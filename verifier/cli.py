@@ -1,4 +1,5 @@
-"""``byod-verifier``: serve, db upgrade, assign ..., gateway render, demo (docs/verifier.md).
+"""``byod-verifier``: serve, db upgrade, assign ..., gateway render, demo (docs/verifier.md);
+console, user add, retention run, departments import (docs/console.md).
 
 Exit codes: 0 done, 2 usage or configuration error, 1 anything else (message on stderr, the
 traceback only in the log).
@@ -16,6 +17,8 @@ from verifier import db
 from verifier.app import build_app
 from verifier.assign import AssignmentError, check, parse_csv, to_csv
 from verifier.config import ConfigError, VerifierConfig, load_config
+from verifier.console.cli import add_parsers as add_console_parsers
+from verifier.console.cli import make_console
 from verifier.demo import run_demo
 from verifier.gateway import Gateway, atomic_write_text, backends_text, nginx_map_text
 from verifier.server import run
@@ -47,7 +50,8 @@ def cmd_serve(cfg: VerifierConfig, _args: argparse.Namespace) -> int:
     log.info("policy %s serial %d (key %s); recheck %d s + grace %d s; credentials %s min",
              p.id, p.serial, verifier.policy.key_id, verifier.recheck_seconds,
              verifier.grace_seconds, cfg.credential_minutes)
-    run(build_app(verifier), cfg)
+    console = make_console(cfg, store.engine) if cfg.extra.get("console") else None
+    run(build_app(verifier, console=console), cfg)
     return 0
 
 
@@ -126,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", required=True)
     demo.add_argument("--recheck-seconds", type=int)
     demo.add_argument("--grace-seconds", type=int)
+    add_console_parsers(sub, with_config)  # console, user, retention, departments
     return p
 
 
@@ -135,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _setup_logging(None)
         return run_demo(Path(args.dir), recheck_seconds=args.recheck_seconds,
                         grace_seconds=args.grace_seconds)
+    if getattr(args, "config", None) is None:
+        print("byod-verifier: --config verifier.toml is required", file=sys.stderr)
+        return USAGE
     try:
         cfg = load_config(Path(args.config))
     except ConfigError as exc:

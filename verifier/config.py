@@ -52,7 +52,7 @@ _KEYS = {
     "listen", "tls_cert", "tls_key", "city_ca", "crl", "posture_ca_cert", "posture_ca_key",
     "posture_ca_key_passphrase_file", "credential_minutes", "database_url", "trust_dir",
     "policy", "recheck_seconds", "grace_seconds", "nonce_seconds", "max_future_skew_seconds",
-    "enforce_tick_seconds", "log_file", "gateway",
+    "enforce_tick_seconds", "log_file", "gateway", "console",
 }
 _GATEWAY_KEYS = {"admin_socket", "map_file", "backends_file"}
 
@@ -128,6 +128,8 @@ def parse_config(doc: dict[str, Any], base: Path) -> VerifierConfig:
         max_future_skew_seconds=int(_number(doc, "max_future_skew_seconds", 120, 0, 3600) or 0),
         enforce_tick_seconds=_number(doc, "enforce_tick_seconds", 5.0, 0.1, 600) or 5.0,
         log_file=_opt_path(base, doc, "log_file"),
+        # [console] is read by verifier.console.config (its own keys, refused the same way)
+        extra={"console": doc.get("console", {}), "base": str(base)},
     )
 
 

@@ -1,0 +1,197 @@
+"""Keep the console's pre-aggregated state current as attestations arrive (no raw-row scans later).
+
+``Ingest.after_attest`` runs right after the verifier stored an attestation (verifier/app.py calls
+it; a failure here is logged and never changes the verifier's answer). It reads that one row by
+its 判定ID (indexed) and updates, in one transaction: ``console_devices`` (the newest state of the
+certificate), ``console_device_days`` (the day's last decision) and ``console_report_extras``
+(what the help desk needs and the verifier does not keep: the remediation keys the agent showed
+and the OS family). ``rebuild`` recomputes the same from the attestations table (an existing
+database, or after a restore).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import zoneinfo
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography import x509
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from agent.attest import wire
+from agent.core import i18n
+from verifier.console.tables import device_days, devices, report_extras
+from verifier.db import attestations
+
+log = logging.getLogger("verifier.console")
+
+# Refusals decided before the report's signature was checked: the content is not the device's.
+PRE_SIGNATURE = frozenset({
+    "too_large", "bad_json", "too_deep", "bad_request", "bad_version", "no_client_cert",
+    "cert_unknown_ca", "cert_expired", "cert_revoked", "cert_key_type", "crl_missing",
+    "crl_invalid", "crl_stale", "key_not_enrolled", "bad_signature", "internal"})
+_KEY_RE = re.compile(r"[a-z0-9_]{1,40}(\.[a-z0-9_]{1,40}){0,4}")
+_OS = frozenset({"windows", "macos", "linux", "other"})
+
+
+def day_of(at: float, zone: zoneinfo.ZoneInfo) -> str:
+    return dt.datetime.fromtimestamp(at, zone).date().isoformat()
+
+
+def cert_not_after(peer_der: bytes | None) -> float | None:
+    if not peer_der:
+        return None
+    try:
+        return x509.load_der_x509_certificate(peer_der).not_valid_after_utc.timestamp()
+    except ValueError:
+        return None
+
+
+def extras_from_report(report: Mapping[str, Any]) -> tuple[str | None, dict[str, str]]:
+    """The OS family and each check's remediation key, kept only when our catalogue has them
+    (the text shown later is always ours, never the report's)."""
+    host = report.get("host")
+    os_name = host.get("os") if isinstance(host, dict) else None
+    keys: dict[str, str] = {}
+    checks = report.get("checks")
+    for item in checks[:64] if isinstance(checks, list) else []:
+        if not isinstance(item, dict):
+            continue
+        cid, rem = item.get("id"), item.get("remediation")
+        key = rem.get("key") if isinstance(rem, dict) else None
+        if (isinstance(cid, str) and _KEY_RE.fullmatch(cid) and isinstance(key, str)
+                and _KEY_RE.fullmatch(key)
+                and f"remediation.{key}.steps" in i18n.catalogue("ja")):
+            keys[cid] = key
+    return (os_name if os_name in _OS else None), keys
+
+
+def outcome_ids(checks_json: str, outcome: str) -> str:
+    try:
+        checks = json.loads(checks_json)
+    except ValueError:
+        return ""
+    ids = sorted({str(c.get("id"))[:64] for c in checks if isinstance(c, dict)
+                  and c.get("outcome") == outcome})
+    return ",".join(ids)[:512]
+
+
+class Ingest:
+    def __init__(self, engine: Engine, zone: zoneinfo.ZoneInfo) -> None:
+        self.engine = engine
+        self.zone = zone
+
+    def after_attest(self, peer_der: bytes | None, raw: bytes, code: str,
+                     body: Mapping[str, Any]) -> None:
+        cid = body.get("correlation_id")
+        if not isinstance(cid, str):
+            return  # refused before a 判定ID existed
+        os_name: str | None = None
+        keys: dict[str, str] = {}
+        if code not in PRE_SIGNATURE:
+            try:
+                report = wire.AttestRequest.parse(wire.parse_body(raw)).report
+                os_name, keys = extras_from_report(report)
+            except wire.WireError:
+                pass
+        self.record(cid, cert_not_after=cert_not_after(peer_der), os_name=os_name,
+                    remediation=keys, trusted=code not in PRE_SIGNATURE)
+
+    def record(self, correlation_id: str, *, cert_not_after: float | None, os_name: str | None,
+               remediation: Mapping[str, str], trusted: bool = True) -> None:
+        for attempt in range(3):  # two instances racing on a new device: retry the update
+            try:
+                with self.engine.begin() as c:
+                    self._record(c, correlation_id, cert_not_after, os_name=os_name,
+                                 remediation=remediation, trusted=trusted)
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+
+    def _record(self, c: Connection, cid: str, not_after: float | None, *,
+                os_name: str | None, remediation: Mapping[str, str], trusted: bool) -> None:
+        row = c.execute(sa.select(attestations).where(attestations.c.correlation_id == cid)
+                        .order_by(attestations.c.id.desc()).limit(1)).first()
+        if row is None:
+            return
+        if trusted and (remediation or os_name) and c.execute(
+                sa.select(report_extras.c.correlation_id)
+                .where(report_extras.c.correlation_id == cid)).first() is None:
+            c.execute(report_extras.insert().values(
+                correlation_id=cid, at=row.at, os=os_name,
+                remediation=json.dumps(dict(remediation), sort_keys=True)))
+        if row.cert_fp is None or row.user is None or not trusted:
+            return
+        self.apply(c, row, not_after, os_name)
+
+    def apply(self, c: Connection, row: Any, not_after: float | None,
+              os_name: str | None) -> None:
+        """Fold one stored attestation row into the device and day state (newest wins).
+
+        Compliant means: the newest *evaluated* report had no blocking check (a refusal before
+        evaluation, such as a replayed nonce, says nothing about the PC and changes no verdict).
+        """
+        has_report = row.checks not in ("", "[]")
+        blocked = outcome_ids(row.checks, "block") if has_report else ""
+        values: dict[str, Any] = {
+            "user": row.user, "last_at": row.at, "last_attestation_id": row.id,
+            "last_correlation_id": row.correlation_id, "agent_version": row.agent_version,
+            "policy_id": row.policy_id, "policy_serial": row.policy_serial}
+        if has_report:
+            values.update(last_report_id=row.id, last_compliant=blocked == "", blocked=blocked,
+                          warned=outcome_ids(row.checks, "warn"))
+        if not_after is not None:
+            values["cert_not_after"] = not_after
+        if os_name is not None:
+            values["os"] = os_name
+        upd = c.execute(devices.update().where(devices.c.cert_fp == row.cert_fp)
+                        .where(devices.c.last_attestation_id < row.id).values(**values))
+        if upd.rowcount == 0 and c.execute(sa.select(devices.c.cert_fp).where(
+                devices.c.cert_fp == row.cert_fp)).first() is None:
+            for k, v in (("last_report_id", None), ("last_compliant", False), ("blocked", ""),
+                         ("warned", "")):
+                values.setdefault(k, v)
+            c.execute(devices.insert().values(cert_fp=row.cert_fp, first_at=row.at, **values))
+        day = day_of(row.at, self.zone)
+        ok = 1 if row.allowed else 0
+        compliant = has_report and blocked == ""
+        d = device_days.c
+        newest = (sa.func.max(d.last_at, row.at) if c.dialect.name == "sqlite"
+                  else sa.func.greatest(d.last_at, row.at))
+        change: dict[Any, Any] = {d.attestations: d.attestations + 1,
+                                  d.allowed_attestations: d.allowed_attestations + ok,
+                                  d.last_at: newest}
+        if has_report:
+            change[d.compliant] = sa.case((d.last_at <= row.at, compliant), else_=d.compliant)
+        upd = c.execute(device_days.update().where(d.day == day)
+                        .where(d.cert_fp == row.cert_fp).values(change))
+        if upd.rowcount == 0:
+            c.execute(device_days.insert().values(day=day, cert_fp=row.cert_fp,
+                                                  compliant=compliant, last_at=row.at,
+                                                  attestations=1, allowed_attestations=ok))
+
+    def rebuild(self, batch: int = 5000) -> int:
+        """Recompute devices and days from the attestations table, in id order."""
+        with self.engine.begin() as c:
+            c.execute(devices.delete())
+            c.execute(device_days.delete())
+        done, last = 0, 0
+        while True:
+            with self.engine.begin() as c:
+                rows = c.execute(sa.select(attestations).where(attestations.c.id > last)
+                                 .where(attestations.c.cert_fp.is_not(None))
+                                 .order_by(attestations.c.id).limit(batch)).all()
+                for row in rows:
+                    if row.refused_code not in PRE_SIGNATURE:
+                        self.apply(c, row, None, None)
+            if not rows:
+                return done
+            done += len(rows)
+            last = rows[-1].id
