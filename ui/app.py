@@ -1,11 +1,20 @@
-"""Entry point of the tray application (``byod-agent tray``): one instance per user."""
+"""Entry point of the tray application (``byod-agent tray``): one instance per user.
+
+Before any QApplication exists: the crash hooks (ui/crash.py) and the display check. Without a
+display Qt aborts the process (exit 134, English text about xcb-cursor); ``display_problem``
+finds that first, and the tray says so in the OS language and exits 2 (docs/tray.md).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
 import os
+import re
+import socket
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +23,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
+from agent.core import exitcodes
 from agent.core.paths import resources_dir
 
 if TYPE_CHECKING:
@@ -62,9 +72,57 @@ def listen(name: str, controller: TrayController) -> QLocalServer:
     return server
 
 
+_X_DISPLAY = re.compile(r"^(?P<host>[^:/]*)(?:/unix)?:(?P<num>\d+)(?:\.\d+)?$")
+PROBE_TIMEOUT_S = 1.0
+
+
+def _x_reachable(display: str) -> bool:
+    """Whether an X server answers at ``display`` (a socket connect only, bounded)."""
+    m = _X_DISPLAY.match(display)
+    if m is None:
+        return False
+    host, num = m.group("host"), int(m.group("num"))
+    if host in ("", "unix"):
+        path = f"/tmp/.X11-unix/X{num}"  # noqa: S108 (the X server's socket, only connected to)
+        for address in (f"\0{path}", path):  # Linux abstract socket first, then the file
+            with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(PROBE_TIMEOUT_S)
+                sock.connect(address)
+                return True
+        return False
+    with contextlib.suppress(OSError), socket.create_connection(
+            (host, 6000 + num), timeout=PROBE_TIMEOUT_S):
+        return True
+    return False
+
+
+def display_problem(env: Mapping[str, str], platform: str = sys.platform) -> bool:
+    """True when Qt would find no display to open (Linux/BSD; Windows and macOS always have one).
+
+    An explicit QT_QPA_PLATFORM (offscreen in tests, wayland, xcb) is the user's choice: Qt is
+    then left to try it."""
+    if platform.startswith("win") or platform == "darwin" or env.get("QT_QPA_PLATFORM"):
+        return False
+    wayland = env.get("WAYLAND_DISPLAY")
+    if wayland:
+        runtime = env.get("XDG_RUNTIME_DIR", "")
+        if Path(wayland).is_absolute() or Path(runtime, wayland).exists():
+            return False
+    display = env.get("DISPLAY")
+    return not (display and _x_reachable(display))
+
+
 def main(lang: str | None = None, open_status: bool = False) -> int:
+    from agent.core import i18n  # noqa: PLC0415
+    from ui import crash, fonts  # noqa: PLC0415
+
     existing = QApplication.instance()
+    if not isinstance(existing, QApplication) and display_problem(os.environ):
+        print(i18n.text("ui.cli.no_display", lang or i18n.detect_language()), file=sys.stderr)
+        return exitcodes.USAGE
+    crash.install(lambda: lang or i18n.detect_language())
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    fonts.apply(app)
     app.setQuitOnLastWindowClosed(False)  # closing the status window leaves the tray running
     app.setApplicationName("byod-agent")
     name = instance_name()
@@ -76,16 +134,16 @@ def main(lang: str | None = None, open_status: bool = False) -> int:
     if QSystemTrayIcon.isSystemTrayAvailable():
         early.show()
         app.processEvents()
-    from agent.core import i18n  # noqa: PLC0415
     from agent.diagnostics.mapping import purge_expired  # noqa: PLC0415
     from agent.presentation.status_view import PolicyEvaluator  # noqa: PLC0415
-    from ui.tray import TrayController, resolve_language  # noqa: PLC0415
+    from ui.tray import TrayController, TrayOptions, resolve_language  # noqa: PLC0415
 
     state_file = os.environ.get("BYOD_AGENT_UI_STATE_FILE")
     evaluator = PolicyEvaluator()  # the same policy decision as `byod-agent check`
-    controller = TrayController(evaluator.run, decide=evaluator.decide, lang_override=lang,
-                                state_file=Path(state_file) if state_file else None,
-                                tray_icon=early)
+    controller = TrayController(TrayOptions(
+        evaluator.run, decide=evaluator.decide, lang_override=lang,
+        state_file=Path(state_file) if state_file else None, tray_icon=early))
+    crash.install(lambda: controller.lang)  # the dialog follows the tray's language
     app.setApplicationDisplayName(i18n.text("ui.app_name", resolve_language(
         lang, controller.prefs.language)))
     server = listen(name, controller)

@@ -1,7 +1,10 @@
 """The status window: every check with its result, the plain reason and the steps to fix it.
 
 It only paints an ``agent.presentation.status_view.StatusView``; what a result means is decided
-in agent/.
+in agent/. Layout (docs/tray.md): headline and a summary line ("6項目中3項目に対応が必要です") at
+the top, the items that need attention first, the passing ones folded behind one button, all of
+it in a scroll area; the buttons sit below the scroll area, so they stay on screen at any height.
+The window never opens taller or wider than the screen's available area.
 """
 
 from __future__ import annotations
@@ -10,7 +13,13 @@ import json
 from datetime import datetime
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
+from PySide6.QtGui import (
+    QDesktopServices,
+    QGuiApplication,
+    QKeySequence,
+    QShortcut,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -26,8 +35,12 @@ from PySide6.QtWidgets import (
 
 from agent.core import i18n
 from agent.posture.model import Status
-from agent.presentation.status_view import CheckRow, StatusView
+from agent.presentation.connect_gate import connect_gate
+from agent.presentation.status_view import CheckRow, StatusView, needs_attention
 from ui.icons import icon
+
+PREFERRED = QSize(860, 900)  # shrunk to the screen's available area (taskbar excluded)
+SCREEN_MARGIN = 16  # px kept free around the window on a small screen
 
 # Colour is a second cue only: every status also has its own mark (✔ ▲ ✖ ?) and word.
 _CHIP_COLOURS = {Status.PASS: ("#1e7e34", "#ffffff"), Status.WARN: ("#f0ad00", "#1a1a1a"),
@@ -43,8 +56,9 @@ class CheckRowWidget(QFrame):
         self.lang = lang
         self.setObjectName(f"check-{row.check_id}")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        # Rows keep their natural height; the stretch below them takes any spare space.
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        # Preferred, not Maximum: a Maximum height is the unwrapped sizeHint and clips wrapped
+        # text in a narrow window (200 % on a small screen); the stretch below takes spare space.
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.setAccessibleName(i18n.text("ui.status.row_name", lang, name=row.name,
                                          status=row.status_label))
         lay = QVBoxLayout(self)
@@ -109,6 +123,7 @@ class CheckRowWidget(QFrame):
             self.open_error.show()
 
 
+
 class StatusWindow(QWidget):
     recheck_requested = Signal()
     connect_requested = Signal(str)  # target id
@@ -120,7 +135,7 @@ class StatusWindow(QWidget):
         self.view: StatusView | None = None
         self.no_tray_reason = False
         self.setObjectName("status-window")
-        self.resize(QSize(860, 960))
+        self.resize(PREFERRED)
         outer = QVBoxLayout(self)
         head = QHBoxLayout()
         self.state_icon = QLabel()
@@ -129,8 +144,11 @@ class StatusWindow(QWidget):
         texts = QVBoxLayout()
         self.headline = _wrap("")
         self.headline.setObjectName("headline")
+        self.summary = _wrap("")
+        self.summary.setObjectName("summary")
         self.meta = _wrap("")
         texts.addWidget(self.headline)
+        texts.addWidget(self.summary)
         texts.addWidget(self.meta)
         head.addLayout(texts, 1)
         outer.addLayout(head)
@@ -170,6 +188,11 @@ class StatusWindow(QWidget):
         QShortcut(QKeySequence(QKeySequence.StandardKey.Refresh), self, self.recheck_requested.emit)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.close)
         self.row_widgets: list[CheckRowWidget] = []
+        self.passed_toggle = QPushButton()
+        self.passed_toggle.setObjectName("passed-toggle")
+        self.passed_toggle.setCheckable(True)
+        self.passed_toggle.toggled.connect(self._show_passed)
+        self._fitted = False
         self._retranslate()
 
     def set_lang(self, lang: str) -> None:
@@ -207,20 +230,23 @@ class StatusWindow(QWidget):
         if self.session_text is not None:
             self.disconnect_requested.emit()
             return
-        enabled = [x for x in (self.view.targets if self.view else ()) if x.enabled]
-        if len(enabled) == 1:
-            self.connect_requested.emit(enabled[0].id)
-        elif enabled:  # several approved targets: the user picks one
+        view = self.view
+        if view is None or not connect_gate(view, self.lang).enabled:
+            return
+        if len(view.targets) == 1:
+            self.connect_requested.emit(view.targets[0].id)
+        else:  # several approved targets: the user picks one
             self.connect_menu.popup(self.connect_button.mapToGlobal(
                 self.connect_button.rect().bottomLeft()))
 
     def _paint_connect(self, view: StatusView) -> None:
         t = self.lang
+        gate = connect_gate(view, t)
         self.connect_menu.clear()
         for target in view.targets:
             action = self.connect_menu.addAction(target.name)
             action.setObjectName(f"connect:{target.id}")
-            action.setEnabled(target.enabled)
+            action.setEnabled(gate.enabled)
             action.triggered.connect(lambda _c=False, tid=target.id:
                                      self.connect_requested.emit(tid))
         if self.session_text is not None:
@@ -228,26 +254,70 @@ class StatusWindow(QWidget):
             self.connect_button.setEnabled(True)
             self.connect_reason.hide()
         else:
-            enabled = [x for x in view.targets if x.enabled]
-            label = (i18n.text("ui.status.connect_to", t, target=enabled[0].name)
-                     if len(enabled) == 1 else i18n.text("ui.status.connect", t))
+            label = (i18n.text("ui.status.connect_to", t, target=view.targets[0].name)
+                     if len(view.targets) == 1 else i18n.text("ui.status.connect", t))
             self.connect_button.setText(label)
-            allowed = view.connect_allowed and bool(enabled)
-            self.connect_button.setEnabled(allowed)
-            reason = "" if allowed else (view.connect_reason or
-                                         i18n.text("ui.connect.no_targets", t))
-            self.connect_reason.setText(_esc(reason))
-            self.connect_reason.setVisible(bool(reason))
-            self.connect_button.setToolTip(reason)
+            self.connect_button.setEnabled(gate.enabled)
+            self.connect_reason.setText(_esc(gate.reason))
+            self.connect_reason.setVisible(bool(gate.reason))
+            self.connect_button.setToolTip(gate.reason)
         self.connect_button.setAccessibleName(self.connect_button.text())
 
+    def _passed(self) -> list[CheckRowWidget]:
+        return [w for w in self.row_widgets if not needs_attention(w.row)]
+
+    def _show_passed(self, on: bool) -> None:
+        passed = self._passed()
+        for w in passed:
+            w.setVisible(on)
+        key = "ui.status.passed_hide" if on else "ui.status.passed_show"
+        self.passed_toggle.blockSignals(True)
+        self.passed_toggle.setChecked(on)
+        self.passed_toggle.blockSignals(False)
+        self.passed_toggle.setText(i18n.text(key, self.lang, count=len(passed)))
+        self.passed_toggle.setAccessibleName(self.passed_toggle.text())
+
+    def focus_check(self, check_id: str) -> None:
+        """Open one item (a notification's click): scrolled into view, its fix button focused."""
+        for w in self.row_widgets:
+            if w.row.check_id == check_id:
+                if w in self._passed():
+                    self._show_passed(True)
+                self.scroll_area.ensureWidgetVisible(w)
+                (w.settings_button or w.details_button).setFocus()
+                return
+
+    def fit_to_screen(self) -> None:
+        """Never taller or wider than the available area; centred there when it had to shrink."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        frame = self.frameGeometry().size() - self.geometry().size()  # title bar, borders
+        if frame.height() <= 0:  # not mapped yet: assume a typical title bar
+            frame = QSize(8, 38)
+        width = min(PREFERRED.width(), area.width() - SCREEN_MARGIN - frame.width())
+        height = min(PREFERRED.height(), area.height() - SCREEN_MARGIN - frame.height())
+        self.resize(QSize(width, height))
+        x = area.x() + max((area.width() - width - frame.width()) // 2, 0)
+        y = area.y() + max((area.height() - height - frame.height()) // 2, 0)
+        self.move(x, y)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        if not self._fitted:
+            self._fitted = True
+            self.fit_to_screen()
+        super().showEvent(event)
+
     def show_view(self, view: StatusView) -> None:
-        """Paint a view; Connect is on only when the decision allows it."""
+        """Paint a view; Connect follows agent.presentation.connect_gate."""
         self.view = view
         t = self.lang
         self.state_icon.setPixmap(icon(view.state).pixmap(QSize(56, 56)))
         self.state_icon.setAccessibleName(i18n.text(f"ui.state.{view.state.value}", t))
         self.headline.setText(f"<span style='font-size:15pt'><b>{_esc(view.headline)}</b></span>")
+        self.summary.setText(f"<b>{_esc(view.summary)}</b>")
+        self.summary.setVisible(bool(view.summary))
         meta = []
         if view.generated_at:
             meta.append(i18n.text("ui.status.checked_at", t, time=_local_time(view.generated_at)))
@@ -257,14 +327,23 @@ class StatusWindow(QWidget):
         self.error_label.setVisible(view.error is not None)
         if view.error is not None:
             self.error_label.setText(_esc(i18n.text("ui.status.error", t, error=view.error)))
+        was_open = self.passed_toggle.isChecked()
         for w in self.row_widgets:
             w.setParent(None)
             w.deleteLater()
-        self.row_widgets = [CheckRowWidget(r, t) for r in view.rows]
         while self.rows_layout.count():
             self.rows_layout.takeAt(0)
+        self.row_widgets = [CheckRowWidget(r, t) for r in view.rows]
+        passed = self._passed()
         for w in self.row_widgets:
+            if w not in passed:
+                self.rows_layout.addWidget(w)
+        # The items that are fine, folded behind one button; open when nothing needs care.
+        self.rows_layout.addWidget(self.passed_toggle)
+        self.passed_toggle.setVisible(bool(passed))
+        for w in passed:
             self.rows_layout.addWidget(w)
+        self._show_passed(was_open or len(passed) == len(self.row_widgets))
         self.rows_layout.addStretch(1)
         self._paint_connect(view)
         self.recheck_button.setEnabled(view.state.value != "checking")

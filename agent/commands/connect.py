@@ -30,9 +30,11 @@ from agent.policy.errors import PolicyRefused
 from agent.policy.evaluate import evaluate
 from agent.policy.model import Target
 from agent.posture.context import current_os
+from agent.session import events
 from agent.session.clients import find_client
-from agent.session.launch import LaunchPlan, SessionConfigError, check_username, plan
 from agent.session.controller import Session, SessionRequest, install_stop_signals
+from agent.session.events import SessionEvent, Step
+from agent.session.launch import LaunchPlan, SessionConfigError, check_username, plan
 
 NEEDS_PASSWORD = ("xfreerdp2", "xfreerdp3")  # mstsc and Windows App ask for it themselves
 
@@ -65,30 +67,21 @@ def _print_plan(p: LaunchPlan, decision: dict[str, Any], as_json: bool, lang: st
 
 
 class EventPrinter:
-    """Adds the ja/en sentence to each event; prints JSON lines or the sentence in ``lang``."""
+    """Prints each session event (agent.session.events): a protocol line on stdout for the tray
+    (with the sentence in both languages), or the sentence in ``lang`` on stderr for people."""
 
     def __init__(self, as_json: bool, lang: str) -> None:
         self.as_json = as_json
         self.lang = lang
 
-    def message_key(self, event: dict[str, Any]) -> str:
-        kind = event["event"]
-        if kind == "error":
-            return f"session.step.{event['step']}"
-        if kind == "ended":
-            return f"session.ended.{event['reason']}"
-        return f"session.event.{kind}"
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        params = {k: v for k, v in event.items() if isinstance(v, str | int)}
-        key = self.message_key(event)
-        event = {**event, "message": {lang: i18n.text(key, lang, **params) for lang in i18n.LANGS}}
+    def __call__(self, event: SessionEvent) -> None:
+        event = events.with_message(event)
         if self.as_json:
-            print(json.dumps(event, ensure_ascii=False), flush=True)
+            print(events.encode(event), flush=True)
             return
-        print(event["message"][self.lang], file=sys.stderr, flush=True)
-        for reason in event.get("reasons", ()):
-            print(f"  - {reason[self.lang]}", file=sys.stderr, flush=True)
+        print(events.sentence(event, self.lang), file=sys.stderr, flush=True)
+        for reason in event.reasons:
+            print(f"  - {reason.get(self.lang)}", file=sys.stderr, flush=True)
 
 
 def _credentials(args: argparse.Namespace, lang: str) -> tuple[str | None, str | None]:
@@ -111,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     lang = args.lang or i18n.detect_language()
     emit = EventPrinter(args.events, lang)
     if args.events and not args.dry_run:
-        emit({"event": "checking", "target": args.target or ""})
+        emit(events.checking(args.target or ""))
     try:
         result = evaluate()
     except PolicyRefused as exc:
@@ -129,14 +122,13 @@ def run(args: argparse.Namespace) -> int:
             identity = Keystore.default().load_identity()
         except KeystoreError as exc:
             if args.events:
-                emit({"event": "error", "step": "certificate",
-                      "detail": i18n.render(exc.message, "en")})
+                emit(events.error(Step.CERTIFICATE, i18n.render(exc.message, "en")))
             return usage_error(lang, "session.error.no_certificate",
                                reason=i18n.render(exc.message, lang))
     client = find_client(platform, SubprocessRunner() if here else None)
     if client is None:
         if args.events:
-            emit({"event": "error", "step": "client_missing", "detail": platform})
+            emit(events.error(Step.CLIENT_MISSING, platform))
         return usage_error(lang, "session.error.no_client")
     try:
         if args.user is not None:
@@ -149,8 +141,7 @@ def run(args: argparse.Namespace) -> int:
         _print_plan(launch, decision_to_json(decision), args.json, lang)
     if not decision.allowed:
         if args.events:
-            emit({"event": "blocked", "correlation_id": decision.correlation_id,
-                  "reasons": reasons_both(decision)})
+            emit(events.blocked(decision.correlation_id, events.texts(reasons_both(decision))))
         else:
             print(i18n.text("session.blocked", lang, id=decision.correlation_id),
                   file=sys.stderr)

@@ -2,65 +2,39 @@
 
 The session runs in a child process (the core CLI) so the tray never blocks and a crash of the RDP
 client or the tunnel cannot take the tray down. The child prints one JSON object per line; this
-module turns those lines into typed events and keeps the session's state. Qt-free: ui/session.py
+module turns those lines into typed events (the one protocol, agent.session.events) and keeps
+the session's state. Qt-free: ui/session.py
 only moves bytes between QProcess and ``SessionTracker``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from agent.core import exitcodes
+from agent.session.events import (
+    MAX_LINE,
+    EndReason,
+    Kind,
+    SessionEvent,
+    Step,
+    Text,
+    decode,
+)
 
 log = logging.getLogger(__name__)
 
-ERROR_STEPS = frozenset({"resolve", "tcp", "tls", "gateway_refused", "gateway_closed",
-                         "client_missing", "certificate", "config", "client_failed"})
-END_REASONS = frozenset({"client_exit", "noncompliant", "stopped", "error"})
+__all__ = ["END_REASONS", "ERROR_STEPS", "MAX_LINE", "Kind", "LineBuffer", "Phase",
+           "SessionEvent", "SessionTracker", "Step", "Text", "connect_argv", "parse_event",
+           "reason_lines"]
+
+ERROR_STEPS = frozenset(Step)  # the protocol's own tables (agent.session.events)
+END_REASONS = frozenset(EndReason)
 STOP_GRACE_MS = 5000  # after SIGTERM, how long the connect process gets before it is killed
-MAX_LINE = 64 * 1024  # a longer "line" is not from our protocol
-SESSION_FAILED = 4  # connect's exit code when the session could not be opened or broke
-
-
-class Kind(StrEnum):
-    CHECKING = "checking"
-    BLOCKED = "blocked"
-    ERROR = "error"
-    STARTED = "started"
-    NONCOMPLIANT = "noncompliant"
-    COUNTDOWN = "countdown"
-    RECOVERED = "recovered"
-    ENDED = "ended"
-
-
-@dataclass(frozen=True)
-class Text:
-    """A sentence the core already wrote in both languages."""
-
-    ja: str
-    en: str
-
-    def get(self, lang: str) -> str:
-        return self.ja if lang == "ja" else self.en
-
-
-@dataclass(frozen=True)
-class SessionEvent:
-    kind: Kind
-    target: str | None = None
-    correlation_id: str | None = None
-    reasons: tuple[Text, ...] = ()
-    step: str | None = None
-    message: Text | None = None
-    client_pid: int | None = None
-    grace_seconds: int | None = None
-    remaining_seconds: int | None = None
-    reason: str | None = None  # "ended": why
+SESSION_FAILED = exitcodes.SESSION_FAILED  # connect's exit code: could not open, or broke
 
 
 def connect_argv(target_id: str, executable: str, *, frozen: bool) -> list[str]:
@@ -72,59 +46,10 @@ def connect_argv(target_id: str, executable: str, *, frozen: bool) -> list[str]:
     return [executable, "-m", "agent", "connect", target_id, "--events"]
 
 
-def _text(value: Any) -> Text:
-    if not isinstance(value, Mapping) or not isinstance(value.get("ja"), str) \
-            or not isinstance(value.get("en"), str):
-        raise ValueError("expected {ja, en}")
-    return Text(value["ja"], value["en"])
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("expected an integer")
-    return value
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("expected a string")
-    return value
-
-
 def parse_event(line: bytes | str) -> SessionEvent:
-    """One protocol line -> event. Raises ValueError on anything that is not a known event."""
-    if isinstance(line, bytes):
-        if len(line) > MAX_LINE:
-            raise ValueError("line too long")
-        line = line.decode("utf-8")
-    obj = json.loads(line)
-    if not isinstance(obj, dict):
-        raise ValueError("not an object")
-    kind = Kind(str(obj.get("event")))
-    reasons = tuple(_text(r) for r in obj.get("reasons", ()))
-    if kind is Kind.CHECKING:
-        return SessionEvent(kind, target=_str(obj["target"]))
-    if kind is Kind.BLOCKED:
-        return SessionEvent(kind, correlation_id=_str(obj["correlation_id"]), reasons=reasons)
-    if kind is Kind.ERROR:
-        step = _str(obj["step"])
-        if step not in ERROR_STEPS:
-            log.warning("unknown session error step %r", step)  # still an error: show it
-        return SessionEvent(kind, step=step, message=_text(obj["message"]))
-    if kind is Kind.STARTED:
-        return SessionEvent(kind, target=_str(obj["target"]),
-                            correlation_id=_str(obj["correlation_id"]),
-                            client_pid=_int(obj["client_pid"]))
-    if kind is Kind.NONCOMPLIANT:
-        return SessionEvent(kind, grace_seconds=_int(obj["grace_seconds"]), reasons=reasons)
-    if kind is Kind.COUNTDOWN:
-        return SessionEvent(kind, remaining_seconds=_int(obj["remaining_seconds"]))
-    if kind is Kind.RECOVERED:
-        return SessionEvent(kind)
-    reason = _str(obj["reason"])
-    if reason not in END_REASONS:
-        raise ValueError(f"unknown end reason {reason!r}")
-    return SessionEvent(kind, reason=reason, correlation_id=obj.get("correlation_id"))
+    """One protocol line -> event (agent.session.events.decode). Raises ValueError on anything
+    that is not a known event of a known kind, step or end reason."""
+    return decode(line)
 
 
 class Phase(StrEnum):
@@ -199,15 +124,15 @@ class SessionTracker:
         if self.final is not None:
             return self.final
         if was_stopping:
-            self.final = SessionEvent(Kind.ENDED, reason="stopped",
+            self.final = SessionEvent(Kind.ENDED, reason=EndReason.STOPPED,
                                       correlation_id=self.correlation_id)
         elif code == exitcodes.BLOCKED and not crashed:
             self.final = SessionEvent(Kind.BLOCKED, correlation_id=self.correlation_id)
         else:
             # Silent death (crash, old CLI without --events): an error, never a quiet success.
-            step = "client_failed" if code == SESSION_FAILED else "config"
+            step = Step.CLIENT_FAILED if code == SESSION_FAILED else Step.CONFIG
             self.final = SessionEvent(Kind.ERROR, step=step,
-                                      reason="crashed" if crashed else f"exit {code}")
+                                      detail="crashed" if crashed else f"exit {code}")
         return self.final
 
 

@@ -32,7 +32,7 @@ from agent.presentation.status_view import DecisionInfo, TargetInfo, TrayState
 from tests.conftest import REPO
 from ui import icons
 from ui.cert_dialog import CertDialog
-from ui.tray import TrayController
+from ui.tray import TrayController, TrayOptions
 from ui.wake import WakeWatcher
 
 pytestmark = pytest.mark.gui
@@ -60,10 +60,10 @@ def _unnamed(root: QWidget) -> list[str]:
 def test_every_control_has_an_accessible_name(qtbot, tmp_path: Path) -> None:
     decision = DecisionInfo(True, "C", targets=(TargetInfo("a", "庁内PC", "Office PC"),
                                                 TargetInfo("b", "庁内PC 2", "Office PC 2")))
-    c = TrayController(_report, decide=lambda _r: decision, lang_override="ja",
+    c = TrayController(TrayOptions(_report, decide=lambda _r: decision, lang_override="ja",
                        prefs_path=tmp_path / "ui.json", tray_retries=0,
                        wake=WakeWatcher(platform=False),
-                       cert_store=lambda: Keystore(tmp_path / "ks", fail.Keyring()))
+                       cert_store=lambda: Keystore(tmp_path / "ks", fail.Keyring())))
     qtbot.addWidget(c.window)
     c.start()
     qtbot.waitUntil(lambda: not c.running, timeout=15_000)
@@ -80,7 +80,7 @@ def test_every_control_has_an_accessible_name(qtbot, tmp_path: Path) -> None:
     for root in (c.window, settings, about, cert):
         assert root is not None
         assert _unnamed(root) == [], root.objectName()
-    for a in c.menu.actions():  # menu entries are read by their text
+    for a in c.menu_ctl.menu.actions():  # menu entries are read by their text
         assert a.isSeparator() or a.text()
     c.stop()
 

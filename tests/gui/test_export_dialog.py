@@ -105,16 +105,16 @@ def test_consent_preview_and_save(qtbot, home: secret_service.SecretService,  # 
 
 def test_the_tray_menu_opens_the_dialog(qtbot, home: secret_service.SecretService,  # type: ignore[no-untyped-def]
                                         tmp_path: Path) -> None:
-    from ui.tray import TrayController
+    from ui.tray import TrayController, TrayOptions
 
-    c = TrayController(lambda: None, lang_override="ja",  # type: ignore[arg-type,return-value]
+    c = TrayController(TrayOptions(lambda: None, lang_override="ja",  # type: ignore[arg-type,return-value]
                        prefs_path=tmp_path / "ui.json", tray_retries=0,
-                       autostart=Autostart("linux", tmp_path, {}))
+                       autostart=Autostart("linux", tmp_path, {})))
     qtbot.addWidget(c.window)
     action = c.actions["export"]
     assert action.isEnabled()
     action.trigger()
-    dialog = c._export  # type: ignore[attr-defined]
+    dialog = c._dialogs["export"]  # type: ignore[attr-defined]
     assert isinstance(dialog, ExportDialog) and dialog.isVisible()
     qtbot.addWidget(dialog)
     qtbot.waitUntil(lambda: not dialog.busy(), timeout=90_000)

@@ -22,7 +22,7 @@ from agent.posture.model import Finding, Report
 from agent.presentation.status_view import TrayState
 from agent.settings.autostart import Autostart
 from ui import worker
-from ui.tray import TrayController
+from ui.tray import TrayController, TrayOptions
 from ui.wake import WakeWatcher
 
 pytestmark = pytest.mark.gui
@@ -40,12 +40,12 @@ def make_controller(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
     made: list[TrayController] = []
 
     def make(run: Callable[[], Report], lang: str = "ja") -> TrayController:
-        c = TrayController(run, lang_override=lang, prefs_path=tmp_path / "ui.json",
+        c = TrayController(TrayOptions(run, lang_override=lang, prefs_path=tmp_path / "ui.json",
                            autostart=Autostart("linux", tmp_path, {
                                "XDG_CONFIG_HOME": str(tmp_path / "cfg")}),
                            tray_retries=0, autostart_argv=["/usr/bin/byod-agent", "tray"],
                            wake=WakeWatcher(platform=False),
-                           cert_store=lambda: Keystore(tmp_path / "ks", fail.Keyring()))
+                           cert_store=lambda: Keystore(tmp_path / "ks", fail.Keyring())))
         qtbot.addWidget(c.window)
         made.append(c)
         return c
@@ -135,12 +135,12 @@ def test_a_crashing_run_is_shown_not_swallowed(qtbot, make_controller) -> None:
 
 def test_menu_items_and_reasons(qtbot, make_controller) -> None:
     c = make_controller(_real_checks)
-    names = [a.objectName() for a in c.menu.actions() if a.objectName()]
+    names = [a.objectName() for a in c.menu_ctl.menu.actions() if a.objectName()]
     assert names == ["status", "open_status", "connect", "recheck", "certificate", "export",
                      "settings", "about", "quit"]
     a = c.actions["connect"]  # no decision yet, so no approved target to offer
     assert not a.isEnabled()
-    assert "使えません" in a.text() and a.toolTip()
+    assert "不可" in a.text() and a.toolTip()
     for on in ("certificate", "settings", "quit"):
         assert c.actions[on].isEnabled()
 

@@ -20,7 +20,7 @@ from agent.presentation.session_view import Kind, SessionEvent
 from agent.presentation.status_view import DecisionInfo, TargetInfo
 from tests.conftest import REPO
 from ui.session import SessionProcess
-from ui.tray import TrayController
+from ui.tray import TrayController, TrayOptions
 from ui.wake import WakeWatcher
 
 pytestmark = pytest.mark.gui
@@ -38,11 +38,11 @@ def _controller(qtbot, tmp_path: Path, scenario: str, allowed: bool = True,  # t
     session = SessionProcess(lambda tid: [sys.executable, str(FAKE), scenario, tid],
                              stop_grace_ms=grace_ms)
     decision = DecisionInfo(allowed, "CID12345", targets=TARGETS, recheck_minutes=5)
-    c = TrayController(_report, decide=lambda _r: decision, lang_override="ja",
+    c = TrayController(TrayOptions(_report, decide=lambda _r: decision, lang_override="ja",
                        prefs_path=tmp_path / "ui.json", tray_retries=0, session=session,
                        wake=WakeWatcher(platform=False),
                        cert_store=lambda: Keystore(tmp_path / "ks", fail.Keyring()),
-                       ask_credentials=scenario.startswith("credentials:"))
+                       ask_credentials=scenario.startswith("credentials:")))
     qtbot.addWidget(c.window)
     c.start()
     qtbot.waitUntil(lambda: not c.running, timeout=15_000)
@@ -55,7 +55,7 @@ def test_freerdp_credentials_go_to_the_child_by_stdin_and_only_the_user_is_kept(
     c = _controller(qtbot, tmp_path, f"credentials:{record}")
     try:
         assert c.connect_to("office-pc-demo")
-        dialog = c.credentials_dialog
+        dialog = c.sessions.credentials_dialog
         assert dialog is not None and not c.session.active  # nothing starts before OK
         assert not dialog._ok.isEnabled()
         dialog.user.setText("yamada.t")
@@ -74,9 +74,9 @@ def test_freerdp_credentials_go_to_the_child_by_stdin_and_only_the_user_is_kept(
         qtbot.waitUntil(lambda: not c.session.active, timeout=10_000)
         # cancel starts nothing; the user name is offered again
         assert c.connect_to("office-pc-demo")
-        assert c.credentials_dialog is not None
-        assert c.credentials_dialog.user.text() == "yamada.t"
-        c.credentials_dialog.reject()
+        assert c.sessions.credentials_dialog is not None
+        assert c.sessions.credentials_dialog.user.text() == "yamada.t"
+        c.sessions.credentials_dialog.reject()
         assert not c.session.active
     finally:
         c.stop()
@@ -89,7 +89,7 @@ def _keys(c: TrayController) -> list[str]:
 def test_one_entry_per_target_session_notices_and_disconnect(qtbot, tmp_path: Path) -> None:
     c = _controller(qtbot, tmp_path, "session")
     try:
-        assert c.timer.interval() == 5 * 60 * 1000  # the policy's re-check interval
+        assert c.checks.timer.interval() == 5 * 60 * 1000  # the policy's re-check interval
         a = c.actions["connect:office-pc-demo"]
         assert a.isEnabled() and a.text() == "庁内PC（デモ） に接続"
         assert c.actions["connect:office-pc-rdgw-demo"].isEnabled()
@@ -133,8 +133,8 @@ def test_disconnect_kills_a_child_that_ignores_sigterm(qtbot, tmp_path: Path) ->
 
 @pytest.mark.parametrize(("scenario", "key", "needle"), [
     ("blocked", "session.blocked", "ディスクが暗号化されていません"),
-    ("error", "session.error", "ゲートウェイの証明書を確認できません"),
-    ("silent_crash", "session.error", "途中で止まりました"),
+    ("error", "session.error.tls", "サーバー確認の段階"),  # the step's own sentence
+    ("silent_crash", "session.error.client_failed", "途中で止まりました"),
     ("ends_noncompliant", "session.ended.noncompliant", "直し方"),
 ])
 def test_session_outcomes_are_told(qtbot, tmp_path: Path, scenario: str, key: str,
@@ -147,7 +147,7 @@ def test_session_outcomes_are_told(qtbot, tmp_path: Path, scenario: str, key: st
         assert needle in c.notices[-1].body
         assert c.notices[-1].level.value == "critical"
         # the core saw something change: the tray checks again soon
-        assert c._soon.isActive()
+        assert c.checks.soon.isActive()
     finally:
         c.stop()
 
@@ -157,19 +157,21 @@ def test_status_window_connect_button_and_blocked_targets(qtbot, tmp_path: Path)
     try:
         a = c.actions["connect:office-pc-demo"]
         assert not a.isEnabled()
-        assert "使えません" in a.text() and a.toolTip()
+        assert "不可" in a.text() and a.toolTip()
+        assert "上の" not in a.text()  # nothing is marked in a menu
         assert not c.window.connect_button.isEnabled()
         assert c.window.connect_reason.isVisible()
         assert not c.connect_to("office-pc-demo")  # refused in code, not only greyed out
     finally:
         c.stop()
-    one = TrayController(_report, decide=lambda _r: DecisionInfo(True, "X", targets=TARGETS[:1]),
+    one = TrayController(TrayOptions(
+                         _report, decide=lambda _r: DecisionInfo(True, "X", targets=TARGETS[:1]),
                          lang_override="en", prefs_path=tmp_path / "ui2.json", tray_retries=0,
                          session=SessionProcess(lambda tid: [sys.executable, str(FAKE),
                                                              "session", tid]),
                          wake=WakeWatcher(platform=False),
                          cert_store=lambda: Keystore(tmp_path / "ks", fail.Keyring()),
-                         ask_credentials=False)
+                         ask_credentials=False))
     qtbot.addWidget(one.window)
     try:
         one.start()

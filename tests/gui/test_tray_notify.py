@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from agent.keystore import KeyState, Status
+from agent.keystore import CertStatus, KeyState
 from agent.keystore.certs import CertInfo, expiry_warning
 from agent.posture.checks.os_supported import check as os_supported
 from agent.posture.context import default_context
 from agent.posture.engine import run_posture
 from agent.posture.model import Report
 from agent.presentation.status_view import DecisionInfo, TrayState
-from ui.tray import TrayController
+from ui.tray import TrayController, TrayOptions
 from ui.wake import ClockJumpDetector, WakeWatcher
 
 pytestmark = pytest.mark.gui
@@ -28,22 +28,23 @@ def _report() -> Report:
 
 
 class _ExpiringStore:
-    """Stands in for Keystore.default(): a real Status for a certificate 5 days from expiry."""
+    """Stands in for Keystore.default(): a real CertStatus for a certificate 5 days from expiry."""
 
-    def status(self) -> Status:
+    def status(self) -> CertStatus:
         now = dt.datetime(2026, 3, 1, 9, tzinfo=dt.UTC)
         info = CertInfo("CN=Yamada Taro", "CN=Example City CA", "1", now - dt.timedelta(days=360),
                         now + dt.timedelta(days=5, hours=2), "AA")
-        return Status(KeyState.OK, "keyring.backends.SecretService.Keyring", info, None,
+        return CertStatus(KeyState.OK, "keyring.backends.SecretService.Keyring", info, None,
                       expiry_warning(info.not_after, now))
 
 
 def _make(qtbot, tmp_path: Path, wake: WakeWatcher | None = None) -> TrayController:  # type: ignore[no-untyped-def]
-    c = TrayController(_report, decide=lambda _r: DecisionInfo(True, "C", recheck_minutes=2),
+    c = TrayController(TrayOptions(
+                       _report, decide=lambda _r: DecisionInfo(True, "C", recheck_minutes=2),
                        lang_override="ja", prefs_path=tmp_path / "ui.json", tray_retries=0,
                        wake=wake or WakeWatcher(platform=False),
                        cert_store=_ExpiringStore,  # type: ignore[arg-type]
-                       today=lambda: TODAY)
+                       today=lambda: TODAY))
     qtbot.addWidget(c.window)
     return c
 
@@ -56,15 +57,16 @@ def test_certificate_expiry_is_told_once_a_day_across_restarts(qtbot, tmp_path: 
     assert "あと 5 日" in notice.body and notice.level.value == "warning"
     assert json.loads((tmp_path / "ui.json").read_text())["cert_notified"] == {"7": "2026-03-01"}
     c.recheck()
-    qtbot.waitUntil(lambda: not c.running and c._cert_job is None, timeout=15_000)
+    qtbot.waitUntil(lambda: not c.running and not c.notifier.cert_task.running, timeout=15_000)
     c.stop()
     again = _make(qtbot, tmp_path)  # a restart the same day
     again.start()
-    qtbot.waitUntil(lambda: not again.running and again._cert_job is None, timeout=15_000)
+    qtbot.waitUntil(lambda: not again.running and not again.notifier.cert_task.running,
+                    timeout=15_000)
     qtbot.wait(200)
     again.stop()
     assert [n.key for n in c.notices + again.notices].count("cert.7") == 1
-    assert c.timer.interval() == 2 * 60_000  # the policy's interval, not the 15 min default
+    assert c.checks.timer.interval() == 2 * 60_000  # the policy's interval, not the 15 min default
 
 
 def test_wake_and_settings_close_trigger_a_recheck(qtbot, tmp_path: Path) -> None:
@@ -72,21 +74,21 @@ def test_wake_and_settings_close_trigger_a_recheck(qtbot, tmp_path: Path) -> Non
     clock = ClockJumpDetector(interval_ms=50, tolerance_s=5, wall=lambda: now[0],
                               mono=lambda: 0.0)
     c = _make(qtbot, tmp_path, WakeWatcher(clock, platform=False))
-    c._soon.setInterval(10)
+    c.checks.soon.setInterval(10)
     c.start()
     qtbot.waitUntil(lambda: not c.running, timeout=15_000)
-    first = c._last_result
+    first = c.checks.last_result
     now[0] += 3600  # the wall clock moved an hour while the monotonic clock did not: resumed
-    qtbot.waitUntil(lambda: c._last_result > first and not c.running, timeout=15_000)
+    qtbot.waitUntil(lambda: c.checks.last_result > first and not c.running, timeout=15_000)
 
-    second = c._last_result
+    second = c.checks.last_result
     dialog = c.open_settings()
     assert dialog is not None
     dialog.reject()  # closed without saving: still re-checks (a fix may have been made)
-    qtbot.waitUntil(lambda: c._last_result > second and not c.running, timeout=15_000)
+    qtbot.waitUntil(lambda: c.checks.last_result > second and not c.running, timeout=15_000)
 
-    third = c._last_result
-    c.wake.woke.emit("unlock")
-    qtbot.waitUntil(lambda: c._last_result > third and not c.running, timeout=15_000)
+    third = c.checks.last_result
+    c.checks.wake.woke.emit("unlock")
+    qtbot.waitUntil(lambda: c.checks.last_result > third and not c.running, timeout=15_000)
     assert c.view.state is not TrayState.ERROR
     c.stop()

@@ -20,11 +20,12 @@ import pytest
 from agent.core import exitcodes
 from agent.policy.decision import Decision
 from agent.policy.model import Target
+from agent.session.controller import Session, SessionRequest, private_rdp_file
+from agent.session.events import to_wire
 from agent.session.launch import ClientInfo
 from agent.session.monitor import ComplianceWatch, Transition, clock_jumped
 from agent.session.peer import PeerCheck, owner_pid
 from agent.session.procs import is_in_tree, terminate_tree
-from agent.session.controller import Session, SessionRequest, private_rdp_file
 
 DIRECT = Target("office", "庁内PC", "Office PC", "rdp", "direct", "pc-01.city.example", 3389)
 
@@ -125,7 +126,7 @@ def _session(tmp_path: Path, *, sleep: float, code: int = 0, decisions: list[boo
                          "ABCDEFGH", recheck_seconds=0.3, grace_seconds=grace,
                          username="yamada", password="秘密-pass")
     return Session(req, reevaluate=lambda: _decision(next(answers, decisions[-1])),
-                   emit=events.append), events
+                   emit=lambda ev: events.append(to_wire(ev))), events
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="shell launcher")
@@ -159,7 +160,8 @@ def test_runner_names_a_failing_or_missing_client(tmp_path: Path) -> None:
     assert {"event": "error", "step": "client_failed", "detail": "exit code 131"} in events
     missing = Session(replace(session.req, client=ClientInfo("xfreerdp", "xfreerdp2",
                                                              str(tmp_path / "nope"))),
-                      reevaluate=lambda: _decision(True), emit=events.append)
+                      reevaluate=lambda: _decision(True),
+                      emit=lambda ev: events.append(to_wire(ev)))
     assert missing.run() == exitcodes.SESSION_FAILED
     assert events[-1]["step"] == "client_missing"
 

@@ -6,10 +6,12 @@ from datetime import date
 
 from agent.core.messages import msg
 from agent.posture.model import CheckResult, HostInfo, Report, Status
+from agent.presentation.connect_gate import MENU_MAX, connect_gate
 from agent.presentation.status_view import (
     CheckVerdict,
     DecisionInfo,
     Effect,
+    TargetInfo,
     TrayState,
     build,
     checking,
@@ -38,7 +40,7 @@ def test_unknown_blocks_by_default_and_says_why() -> None:
     assert view.state is TrayState.BLOCKED
     assert not view.connect_allowed
     assert view.connect_reason == "上の印のついた項目を直すまで、接続はできません。"
-    row = view.rows[1]
+    row = view.rows[0]  # what needs attention comes first
     assert (row.name, row.status_label, row.mark) == ("ファイアウォール", "確認できず", "?")
     assert row.fix_title and row.fix_steps  # the unknown remediation is shown
     assert "ファイアウォール" in view.tooltip
@@ -64,7 +66,7 @@ def test_policy_decision_seam_staged_and_correlation() -> None:
     view = build(report, "ja", decision)
     assert view.state is TrayState.WARNING
     assert view.correlation_id == "7F3K-Q2"
-    assert view.rows[1].blocks_from == (
+    assert view.rows[0].blocks_from == (
         "2027-04-01 から必須になります。それまでは注意の表示だけです。")
     assert view.connect_allowed
 
@@ -123,3 +125,57 @@ def test_policy_decision_is_adapted_for_the_screen() -> None:
     assert renewals == [1]  # the certificate renewal runs with every evaluation
     assert got is report and ev.decide(got) == info
     assert ev.decide(_report(("antivirus", Status.PASS))) is None  # a report it did not make
+
+
+SIX = (("os_supported", Status.PASS), ("os_updates", Status.FAIL), ("disk_encryption", Status.FAIL),
+       ("antivirus", Status.PASS), ("firewall", Status.WARN), ("screen_lock", Status.PASS))
+
+
+def test_failing_items_first_by_urgency_and_a_summary_line() -> None:
+    report = _report(*SIX)
+    decision = DecisionInfo(False, "C", verdicts={
+        "os_updates": CheckVerdict(Effect.STAGED, date(2027, 1, 1)),
+        "disk_encryption": CheckVerdict(Effect.BLOCK), "firewall": CheckVerdict(Effect.WARN)})
+    view = build(report, "ja", decision)
+    assert [r.check_id for r in view.rows] == [
+        "disk_encryption", "os_updates", "firewall", "os_supported", "antivirus", "screen_lock"]
+    assert view.summary == "6項目中3項目に対応が必要です"
+    assert build(report, "en", decision).summary == "3 of 6 items need attention"
+    fine = build(_report(("os_supported", Status.PASS)), "ja")
+    assert fine.summary == "1項目すべて問題ありません"
+    assert checking("ja", view).summary == view.summary  # kept while re-checking
+
+
+TWO = (TargetInfo("pc-a", "庁内PC A", "Office PC A"), TargetInfo("pc-b", "庁内PC B", "Office PC B"))
+
+
+def test_connect_gate_is_the_one_rule() -> None:
+    report = _report(*SIX)
+    allowed = build(_report(("os_supported", Status.PASS)), "ja",
+                    DecisionInfo(True, "C", targets=TWO))
+    assert connect_gate(allowed, "ja").enabled
+    assert connect_gate(allowed, "ja", target_id="pc-b").enabled
+    assert not connect_gate(allowed, "ja", target_id="pc-z").enabled  # not in the policy
+    running = connect_gate(allowed, "ja", session_active=True)
+    assert not running.enabled and running.short == "接続中"
+    wait = connect_gate(checking("ja", allowed), "ja")
+    assert not wait.enabled and wait.short == "確認中です"
+    broken = connect_gate(failed("ja", "boom"), "ja")
+    assert not broken.enabled and "失敗" in broken.short
+    none = build(_report(("os_supported", Status.PASS)), "en", DecisionInfo(True, "C"))
+    assert connect_gate(none, "en").short == "no office PC registered"
+    blocked = build(report, "ja", DecisionInfo(False, "C", targets=TWO, verdicts={
+        "disk_encryption": CheckVerdict(Effect.BLOCK), "os_updates": CheckVerdict(Effect.WARN),
+        "firewall": CheckVerdict(Effect.WARN)}))
+    gate = connect_gate(blocked, "ja", target_id="pc-a")
+    # The menu's line names the problem; it never points at "items marked above".
+    assert not gate.enabled and gate.short == "ディスクの暗号化が必要です（ほか2件）"
+    assert "上の" not in gate.short and len(gate.short) <= MENU_MAX
+    assert gate.reason == "上の印のついた項目を直すまで、接続はできません。"  # the window's
+
+
+def test_policy_refusal_without_rows_gives_a_short_line_too() -> None:
+    view = build(_report(("os_supported", Status.PASS)), "en",
+                 DecisionInfo(False, "X", reason=msg("ui.connect.error")))
+    gate = connect_gate(view, "en")
+    assert not gate.enabled and gate.short == "Connect is off because the check failed."

@@ -8,10 +8,11 @@ import pytest
 
 from agent.core import exitcodes
 from agent.core.messages import msg
-from agent.keystore import KeyState, Status
+from agent.keystore import CertStatus, KeyState
 from agent.keystore.certs import CertInfo, ExpiryWarning, expiry_warning
+from agent.posture.model import CheckResult, HostInfo, Report, Status
 from agent.presentation.cert_view import details
-from agent.presentation.notify import Level, cert_expiry, session_event, state_change
+from agent.presentation.notify import Action, Level, cert_expiry, session_event, state_change
 from agent.presentation.recheck import (
     PBT_APMRESUMEAUTOMATIC,
     WM_POWERBROADCAST,
@@ -31,7 +32,7 @@ from agent.presentation.session_view import (
     connect_argv,
     parse_event,
 )
-from agent.presentation.status_view import TrayState
+from agent.presentation.status_view import StatusView, TrayState, build, checking, failed
 
 R = '{"ja":"ディスクが暗号化されていません","en":"The disk is not encrypted"}'
 
@@ -49,7 +50,7 @@ def test_every_protocol_event_parses() -> None:
     lines = [
         '{"event":"checking","target":"office-pc"}',
         '{"event":"blocked","correlation_id":"AB12CD34","reasons":[' + R + ']}',
-        '{"event":"error","step":"certificate","message":' + R + '}',
+        '{"event":"error","step":"certificate","detail":"no key","message":' + R + '}',
         '{"event":"started","target":"office-pc","correlation_id":"AB12CD34","client_pid":77}',
         '{"event":"noncompliant","grace_seconds":120,"reasons":[' + R + ']}',
         '{"event":"countdown","remaining_seconds":110}',
@@ -70,6 +71,8 @@ def test_every_protocol_event_parses() -> None:
     b'{"event":"countdown","remaining_seconds":true}',
     b'{"event":"ended","reason":"because"}',
     b'{"event":"blocked","correlation_id":"x","reasons":["no"]}',
+    b'{"event":"error","step":"gateway_closed","detail":"x"}',  # not a step of the protocol
+    b'{"event":"error","step":"tls"}',  # an error says what failed
     b'\xff\xfe', b"{" + b" " * 70_000 + b"}",
 ])
 def test_garbage_is_refused(line: bytes) -> None:
@@ -94,14 +97,15 @@ def test_tracker_phases_and_silent_exits() -> None:
     assert t.phase is Phase.NONCOMPLIANT and t.remaining_seconds == 50
     t.on_event(parse_event('{"event":"recovered"}'))
     assert t.phase is Phase.RUNNING and t.remaining_seconds is None
-    t.on_event(parse_event('{"event":"error","step":"gateway_closed","message":' + R + '}'))
+    t.on_event(parse_event('{"event":"error","step":"office_unreachable","detail":"d",'
+                           '"message":' + R + '}'))
     t.on_event(parse_event('{"event":"ended","reason":"error","correlation_id":"C1"}'))
     final = t.on_exit(4, crashed=False)
-    assert final.kind is Kind.ERROR and final.step == "gateway_closed"  # the cause, not "ended"
+    assert final.kind is Kind.ERROR and final.step == "office_unreachable"  # the cause
     assert not t.active
 
     crashed = SessionTracker("x").on_exit(None, crashed=True)
-    assert crashed.kind is Kind.ERROR and crashed.reason == "crashed"  # never a quiet success
+    assert crashed.kind is Kind.ERROR and crashed.detail == "crashed"  # never a quiet success
     blocked = SessionTracker("x").on_exit(exitcodes.BLOCKED, crashed=False)
     assert blocked.kind is Kind.BLOCKED
     stopping = SessionTracker("x")
@@ -109,14 +113,30 @@ def test_tracker_phases_and_silent_exits() -> None:
     assert stopping.on_exit(-15, crashed=True).reason == "stopped"
 
 
-def test_state_change_notices() -> None:
-    assert state_change(None, TrayState.COMPLIANT, "ja") is None  # good news at start: quiet
-    first = state_change(None, TrayState.BLOCKED, "ja")
-    assert first is not None and first.level is Level.CRITICAL and "利用できません" in first.body
-    back = state_change(TrayState.BLOCKED, TrayState.COMPLIANT, "en")
-    assert back is not None and back.level is Level.INFO and "Ready" in back.body
-    assert state_change(TrayState.BLOCKED, TrayState.BLOCKED, "ja") is None
-    assert state_change(TrayState.BLOCKED, TrayState.CHECKING, "ja") is None
+def _view(status: Status, lang: str = "ja") -> StatusView:
+    checks = (CheckResult("os_supported", Status.PASS, msg("x"), {}, None, 1),
+              CheckResult("disk_encryption", status, msg("x"), {}, None, 1),
+              CheckResult("firewall", status, msg("x"), {}, None, 1))
+    return build(Report("2026-03-01T00:00:00Z", HostInfo("linux", "12", "h", "x"), checks),
+                 lang)
+
+
+def test_state_change_notices_say_what_is_wrong_and_where_a_click_leads() -> None:
+    ok, bad = _view(Status.PASS), _view(Status.FAIL)
+    assert state_change(None, ok, "ja") is None  # good news at start: quiet
+    first = state_change(None, bad, "ja")
+    assert first is not None and first.level is Level.CRITICAL
+    # Never "state changed: unavailable": the first failing item, how many more, the click.
+    assert first.body == "ディスクの暗号化が必要です（ほか1件） — クリックで直し方を表示"
+    assert first.action is Action.STATUS and first.check_id == "disk_encryption"
+    en = state_change(None, _view(Status.FAIL, "en"), "en")
+    assert en is not None and en.body.startswith("Disk encryption is required (and 1 more)")
+    back = state_change(TrayState.BLOCKED, _view(Status.PASS, "en"), "en")
+    assert back is not None and back.level is Level.INFO and "meets the requirements" in back.body
+    assert state_change(TrayState.BLOCKED, bad, "ja") is None
+    assert state_change(TrayState.BLOCKED, checking("ja"), "ja") is None
+    broken = state_change(None, failed("ja", "boom"), "ja")
+    assert broken is not None and "確認できませんでした" in broken.body
 
 
 def test_cert_expiry_once_per_threshold_per_day() -> None:
@@ -146,8 +166,8 @@ def test_session_notices_in_both_languages() -> None:
     en = session_event(ev, "en", "Office PC")
     assert ja is not None and "1:30" in ja.body and "暗号化" in ja.body and "庁内PC" in ja.title
     assert en is not None and "1:30" in en.body and "not encrypted" in en.body
-    err = session_event(parse_event('{"event":"error","step":"tls","message":' + R + '}'),
-                        "ja", "庁内PC")
+    err = session_event(parse_event('{"event":"error","step":"tls","detail":"d","message":'
+                                    + R + '}'), "ja", "庁内PC")
     assert err is not None and "安全な接続" in err.body
     for reason in ("client_exit", "noncompliant", "stopped", "error"):
         ended = session_event(parse_event(f'{{"event":"ended","reason":"{reason}"}}'), "ja", "x")
@@ -187,12 +207,12 @@ def test_certificate_rows() -> None:
     now = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     info = CertInfo("CN=Yamada Taro", "CN=Example City CA", "1f", now - dt.timedelta(days=300),
                     now + dt.timedelta(days=6, hours=3), "AA:BB")
-    ok = details(Status(KeyState.OK, "SecretService", info, None,
+    ok = details(CertStatus(KeyState.OK, "SecretService", info, None,
                         expiry_warning(info.not_after, now)), "ja", now)
     assert ok.ok and ok.removable
     assert dict(ok.rows)["発行者"] == "CN=Example City CA"
     assert any(v == "6 日" for _, v in ok.rows)
     assert ok.warning is not None and "6" in ok.warning
-    none = details(Status(KeyState.NOT_ENROLLED, "SecretService", None,
+    none = details(CertStatus(KeyState.NOT_ENROLLED, "SecretService", None,
                           msg("cert.info.not_enrolled")), "en", now)
     assert not none.ok and not none.removable and none.rows == () and none.problem
