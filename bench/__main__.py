@@ -17,7 +17,8 @@ from types import ModuleType
 from bench.common import Options, Result, Unavailable
 
 # Order matters: the deb build is last (it is the slowest and needs another engineer's work).
-BENCHMARKS = ("posture", "startup", "idle", "tunnel", "export", "verifier", "deb_size")
+BENCHMARKS = ("posture", "startup", "idle", "tunnel", "export", "verifier", "gateway",
+              "deb_size")
 JSON_KEYS = ("posture_vs_slowest_probe", "startup_vs_minimal", "idle_rss_vs_minimal",
              "verifier_attest_vs_bare", "gateway_throughput_vs_direct",
              "idle_cpu_percent", "tunnel_throughput_vs_stunnel",
