@@ -200,7 +200,7 @@ def evaluate_windows(facts: WindowsUpdateFacts, version: WindowsVersion,
         issues.append(Issue(Status.WARN, msg("os_updates.reboot_required"), "os_updates.reboot"))
     if table_decides:
         ok = msg("os_updates.windows.ok_patch_level", version=f"{version.build}.{version.ubr}",
-                 kb=evidence["patch_required"]["kb"] if evidence.get("patch_required") else "")
+                 kb=evidence["patch_required"]["kb"])
     else:
         ok = msg("os_updates.windows.ok", days=days,
                  date=last.date.date().isoformat() if last and last.date else "")
@@ -223,11 +223,12 @@ def _patch_level(version: WindowsVersion, ctx: ProbeContext, evidence: Evidence,
                                              date=newest.released.isoformat()),
                             "os_updates.table_stale"))
         return False
-    evidence["patch_table"] = "used"
     required = required_patch(s.windows_patches, version.build, ctx.today,
                               s.windows_patch_grace_days)
-    if required is None:  # only releases still inside their grace period
-        return True
+    if required is None:  # the table starts after this date: it cannot judge
+        evidence["patch_table"] = "no release due yet"
+        return False
+    evidence["patch_table"] = "used"
     evidence["patch_required"] = {"ubr": required.ubr, "kb": required.kb,
                                   "released": required.released.isoformat()}
     if version.ubr < required.ubr:
