@@ -246,7 +246,11 @@ def layout(directory: Path, *, recheck_seconds: int | None = None,
               f'map_file = "{d / "users.map"}"', f'backends_file = "{d / "backends.cfg"}"', ""]
     config = d / "verifier.toml"
     config.write_text("\n".join(lines), encoding="utf-8")
-    return Layout(d, vport, gport, pc_ports, config, users)
+    lay = Layout(d, vport, gport, pc_ports, config, users)
+    (d / "layout.json").write_text(json.dumps({  # for helper processes (tests, bench)
+        "dir": str(d), "verifier_port": vport, "gateway_port": gport, "pc_ports": pc_ports,
+        "config": str(config), "users": users}), encoding="utf-8")
+    return lay
 
 
 # -- running -----------------------------------------------------------------------------------

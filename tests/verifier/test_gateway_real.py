@@ -8,9 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
+import os
 import shutil
+import signal
 import socket
 import ssl
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -311,3 +315,33 @@ def test_the_session_attester_refreshes_the_tunnel_context_in_place(city: City) 
     why = refused_at_gateway(lambda: ctx.wrap_socket(socket.create_connection(
         ("127.0.0.1", city.lay.gateway_port), timeout=5), server_hostname="localhost"))
     assert why == "eof", why
+
+
+def test_a_sigstopped_agent_loses_the_session_its_client_still_holds(city: City,
+                                                                     tmp_path: Path) -> None:
+    """The issue's scenario: the agent process (which also holds the gateway connection, as the
+    RDP client would) is frozen with SIGSTOP; the office PC sees the session end anyway."""
+    work = tmp_path / "agent"
+    work.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "testkit.attest_agent", str(city.lay.dir),
+                             "userA", str(work), "--every", "1"], stdout=subprocess.PIPE,
+                            env=demo.python_env())
+    pc = city.demo.pcs["pcA"]
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"open"
+        time.sleep(RECHECK + GRACE + 1)  # re-attesting: the session outlives recheck + grace
+        assert (pc.count("open"), pc.count("closed")) == (1, 0)
+        os.kill(proc.pid, signal.SIGSTOP)
+        frozen = time.monotonic()
+        deadline = frozen + RECHECK + GRACE + 5
+        while pc.count("closed") == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        took = time.monotonic() - frozen
+        assert pc.count("closed") == 1, "the office PC still has the session"
+        assert took <= RECHECK + GRACE + 2, took
+        assert proc.poll() is None  # the agent did not end it: the gateway did
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.kill()
+        proc.wait(10)
+    assert "session cut user=userA pc=pcA reason=no_reattest" in city.log()
