@@ -12,19 +12,29 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from agent import __version__
 from agent.attest.client import (
     VerifierEndpoint,
+    VerifierError,
     credential_files,
     gateway_context,
     obtain_credential,
 )
 from agent.attest.wire import Credential
+from agent.core.messages import msg
 from agent.keystore import Identity
-from agent.policy.decision import decision_to_json, policy_to_json
-from agent.policy.model import VerifierRef
+from agent.policy.decision import (
+    CheckDecision,
+    Decision,
+    Outcome,
+    decision_to_json,
+    policy_to_json,
+)
+from agent.policy.model import Enforce, OnUnknown, VerifierRef
+from agent.posture.model import Status
 from agent.presentation.report import report_to_json
 
 log = logging.getLogger(__name__)
@@ -63,6 +73,35 @@ class SessionAttester:
         log.info("posture credential for %s until %.0f (%s)", cred.pc, cred.not_after,
                  cred.correlation_id)
         return self.context
+
+
+def refusal_decision(local: Decision, exc: VerifierError) -> Decision:
+    """The local decision, turned into a block by the verifier's answer (fail closed): the
+    session's grace countdown then ends it, as the gateway does on its side."""
+    key = (f"verifier.refused.{exc.code}" if exc.status
+           else "verifier.error.unreachable")
+    reason = msg(key, detail=exc.detail[:120])
+    verdict = CheckDecision("verifier", Status.FAIL, Enforce.BLOCK, OnUnknown.BLOCK,
+                            Outcome.BLOCK, None, reason)
+    return replace(local, allowed=False, checks=(*local.checks, verdict))
+
+
+def reevaluator(evaluate: Callable[[], Any], attester: SessionAttester | None,
+                ) -> Callable[[], Decision]:
+    """The session's re-check: the local evaluation, then (when it allows and the policy names a
+    verifier) a re-attestation with that very report."""
+    def again() -> Decision:
+        result = evaluate()
+        decision: Decision = result.decision
+        if attester is None or not decision.allowed:
+            return decision
+        try:
+            attester.attest(report_payload(result))
+        except VerifierError as exc:
+            log.warning("re-attestation failed: %s (%s)", exc.code, exc.detail)
+            return refusal_decision(decision, exc)
+        return decision
+    return again
 
 
 def report_payload(evaluation: Any) -> dict[str, Any]:

@@ -24,6 +24,8 @@ from agent.core import exitcodes, i18n, logsetup
 from agent.core.subprocess_runner import SubprocessRunner
 from agent.keystore.errors import KeystoreError
 from agent.keystore.store import Keystore
+from agent.attest import VerifierError
+from agent.attest.session import SessionAttester, reevaluator, report_payload
 from agent.keystore.tls import client_context
 from agent.policy.decision import decision_to_json, reasons_both, render_reason
 from agent.policy.errors import PolicyRefused
@@ -100,6 +102,19 @@ def _credentials(args: argparse.Namespace, lang: str) -> tuple[str | None, str |
     return user, password
 
 
+def _verifier_failed(exc: VerifierError, emit: EventPrinter, as_events: bool, lang: str) -> int:
+    """No credential, no tunnel (fail closed): the step says whether the verifier could not be
+    asked or said no; people also read the verifier's own reason."""
+    step = Step.VERIFIER_REFUSED if exc.status else Step.VERIFIER_UNREACHABLE
+    emit(events.error(step, f"{exc.code}: {exc.message_en}"[:300]))
+    if not as_events:
+        print(f"  - {exc.message_ja if lang == 'ja' else exc.message_en}", file=sys.stderr)
+        if exc.correlation_id:
+            print("  " + i18n.text("decision.correlation", lang, id=exc.correlation_id),
+                  file=sys.stderr)
+    return exitcodes.BLOCKED if exc.status else exitcodes.SESSION_FAILED
+
+
 def run(args: argparse.Namespace) -> int:
     lang = args.lang or i18n.detect_language()
     emit = EventPrinter(args.events, lang)
@@ -163,7 +178,19 @@ def run(args: argparse.Namespace) -> int:
         except SessionConfigError as exc:
             return usage_error(lang, "session.error.config", field=exc.field, detail=exc.detail)
     context = None
-    if identity is not None and target.gateway_ca_pem:
+    attester = None
+    if identity is not None and target.gateway_ca_pem and policy.verifier is not None:
+        # [verifier]: a posture credential from the city's verifier before the tunnel opens
+        # (docs/verifier.md); the device key is the same, the certificate is the credential.
+        attester = SessionAttester(policy.verifier, identity, target.gateway_ca_pem,
+                                   policy_id=policy.id, policy_serial=policy.serial,
+                                   target_id=target.id)
+        try:
+            context = attester.attest(report_payload(result))
+        except VerifierError as exc:
+            return _verifier_failed(exc, emit, args.events, lang)
+        context.check_hostname = False  # the tunnel checks the gateway's name itself (SNI)
+    elif identity is not None and target.gateway_ca_pem:
         context = client_context(target.gateway_ca_pem, identity)
         context.check_hostname = False  # the tunnel checks the gateway's name itself (SNI)
     recheck = policy.recheck_interval_minutes * 60.0
@@ -173,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     session = Session(SessionRequest(target, platform, client, decision.correlation_id,
                                      recheck, float(policy.session_grace_seconds), context,
                                      user, password),
-                      reevaluate=lambda: evaluate().decision, emit=emit)
+                      reevaluate=reevaluator(evaluate, attester), emit=emit)
     install_stop_signals(session)
     return session.run()
 
