@@ -25,13 +25,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.attest import wire
-from agent.core import i18n
+from agent.core import i18n, netdeadline
 from agent.core.errors import AgentError
 from agent.core.messages import msg
 from agent.keystore import Identity, KeystoreError
 from agent.keystore.tls import client_context
 
 TIMEOUT_S = 10.0
+TOTAL_DEADLINE_S = 20.0  # one request and its answer, wall clock
 MAX_ANSWER = 64 * 1024
 
 
@@ -69,11 +70,16 @@ def _post(endpoint: VerifierEndpoint, ctx: ssl.SSLContext, path: str,
         raise _local("protocol", f"verifier URL must be https: {endpoint.url[:80]}")
     conn = http.client.HTTPSConnection(parts.hostname, parts.port or 443, context=ctx,
                                        timeout=TIMEOUT_S)
+    guard = netdeadline.Deadline(TOTAL_DEADLINE_S)  # wall clock: a trickling verifier is cut
+    netdeadline.guard_connection(conn, guard)
     try:
-        conn.request("POST", path, body=body, headers={"content-type": "application/json"})
-        resp = conn.getresponse()
-        raw = resp.read(MAX_ANSWER + 1)
-        status = resp.status
+        with guard, netdeadline.reading(guard):
+            conn.request("POST", path, body=body, headers={"content-type": "application/json"})
+            resp = conn.getresponse()
+            raw = resp.read(MAX_ANSWER + 1)
+            status = resp.status
+    except netdeadline.DeadlineExceeded as exc:
+        raise _local("unreachable", str(exc)) from None
     except ssl.SSLCertVerificationError as exc:
         raise _local("tls", exc.verify_message or str(exc)) from None
     except ssl.SSLError as exc:  # e.g. the verifier refused our certificate in the handshake

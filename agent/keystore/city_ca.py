@@ -14,10 +14,10 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives.serialization import pkcs12
 
 from agent.core.messages import msg
 from agent.core.paths import resources_dir
+from agent.keystore import pfx_limits
 from agent.keystore.errors import KeyState, KeystoreError
 
 CITY_CA_FILE = ("trust", "city-ca.pem")
@@ -75,10 +75,7 @@ def check_issuer(chain: Sequence[x509.Certificate],
 
 
 def p12_chain(data: bytes, password: bytes | None) -> list[x509.Certificate]:
-    try:
-        bundle = pkcs12.load_pkcs12(data, password)
-    except ValueError:
-        raise KeystoreError(KeyState.INVALID_INPUT, msg("cert.error.p12_unreadable")) from None
+    bundle = pfx_limits.load(data, password)  # KDF caps before OpenSSL runs (issue 18)
     if bundle.cert is None:
         raise KeystoreError(KeyState.INVALID_INPUT, msg("cert.error.p12_no_cert"))
     return [bundle.cert.certificate, *(c.certificate for c in bundle.additional_certs)]

@@ -17,6 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
+from agent.core import netdeadline
 from agent.core.messages import msg
 from agent.keystore import certs
 from agent.keystore import tls as tlsclient
@@ -25,7 +26,10 @@ from agent.keystore.errors import KeyState, KeystoreError
 from agent.keystore.store import EstConfig, Keystore, new_key_and_csr
 
 WELL_KNOWN = "/.well-known/est"
-TIMEOUT = (10.0, 30.0)
+TIMEOUT = (10.0, 30.0)  # connect, and each read
+TOTAL_DEADLINE_S = 60.0  # the whole exchange, wall clock (a trickling server is cut here)
+MAX_REPLY_BYTES = 256 * 1024  # a certs-only PKCS#7 is a few KB
+MAX_CERTS = 20
 SessionFactory = Callable[..., requests.Session]
 
 
@@ -48,39 +52,71 @@ def parse_certs_only(body: bytes) -> list[x509.Certificate]:
         found = list(pkcs7.load_der_pkcs7_certificates(der))
     except ValueError:
         raise _fail("cert.error.est_bad_reply") from None
-    if not found:
+    if not found or len(found) > MAX_CERTS:
         raise _fail("cert.error.est_bad_reply")
     return found
 
 
-def _request(sess: requests.Session, method: str, url: str, **kwargs: Any) -> requests.Response:
-    try:
-        resp = sess.request(method, url, timeout=TIMEOUT, allow_redirects=False, **kwargs)
-    except requests.exceptions.SSLError:
-        raise _fail("cert.error.est_tls", url=url) from None
-    except requests.RequestException:
-        raise _fail("cert.error.est_connect", url=url) from None
+def _read_capped(resp: requests.Response) -> bytes:
+    declared = resp.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
+        raise _fail("cert.error.est_bad_reply")
+    body = bytearray()
+    for chunk in resp.iter_content(16 * 1024):
+        body += chunk
+        if len(body) > MAX_REPLY_BYTES:  # a certs-only reply is a few KB
+            raise _fail("cert.error.est_bad_reply")
+    return bytes(body)
+
+
+def _request(sess: requests.Session, method: str, url: str, **kwargs: Any) -> bytes:
+    """One EST exchange: wall-clock deadline (a trickling server is cut), no redirects, the
+    reply capped at MAX_REPLY_BYTES. Returns the body of a 200 certs-only reply."""
+    with netdeadline.Deadline(TOTAL_DEADLINE_S) as guard:
+        netdeadline.guard_session(sess, guard)
+        try:
+            with netdeadline.reading(guard):
+                resp = sess.request(method, url, timeout=TIMEOUT, allow_redirects=False,
+                                    stream=True, **kwargs)
+                with resp:
+                    _check_status(resp)
+                    body = _read_capped(resp)
+        except KeystoreError:
+            if not guard.fired:
+                raise
+            raise _fail("cert.error.est_timeout", url=url, seconds=int(TOTAL_DEADLINE_S)) \
+                from None  # what was cut short is not the server's answer
+        except netdeadline.DeadlineExceeded:
+            raise _fail("cert.error.est_timeout", url=url, seconds=int(TOTAL_DEADLINE_S)) \
+                from None
+        except requests.exceptions.SSLError:
+            raise _fail("cert.error.est_tls", url=url) from None
+        except requests.RequestException:
+            raise _fail("cert.error.est_connect", url=url) from None
+    return body
+
+
+def _check_status(resp: requests.Response) -> None:
     if resp.status_code in (401, 403):
         raise _fail("cert.error.est_refused", status=resp.status_code)
     if resp.status_code == 202:
-        raise _fail("cert.error.est_pending", retry=resp.headers.get("Retry-After", "?"))
-    if resp.status_code != 200:
+        raise _fail("cert.error.est_pending", retry=resp.headers.get("Retry-After", "?")[:40])
+    if resp.status_code != 200:  # 3xx too: redirects are never followed
         raise _fail("cert.error.est_http", status=resp.status_code)
     if "pkcs7-mime" not in resp.headers.get("Content-Type", ""):
         raise _fail("cert.error.est_bad_reply")
-    return resp
 
 
 def cacerts(sess: requests.Session, base: str) -> list[x509.Certificate]:
-    return parse_certs_only(_request(sess, "GET", base + "/cacerts").content)
+    return parse_certs_only(_request(sess, "GET", base + "/cacerts"))
 
 
 def _post_csr(sess: requests.Session, url: str, csr_pem: bytes,
               auth: tuple[str, str] | None) -> list[x509.Certificate]:
     der = x509.load_pem_x509_csr(csr_pem).public_bytes(serialization.Encoding.DER)
     headers = {"Content-Type": "application/pkcs10", "Content-Transfer-Encoding": "base64"}
-    resp = _request(sess, "POST", url, data=base64.encodebytes(der), headers=headers, auth=auth)
-    return parse_certs_only(resp.content)
+    return parse_certs_only(_request(sess, "POST", url, data=base64.encodebytes(der),
+                                     headers=headers, auth=auth))
 
 
 def _issued_by_one_of(issued: list[x509.Certificate], cas: list[x509.Certificate]) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import csv
 import io
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -88,9 +89,11 @@ def staged(directory: Path, files: Mapping[str, bytes]) -> Iterator[dict[str, Pa
     temps: dict[str, Path] = {}
     try:
         for name, data in files.items():
-            temp = directory / f".{name}.{os.getpid()}.tmp"
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                         0o600)
+            # A random name, created with O_EXCL: nothing planted in advance can be opened or
+            # block the write (a predictable name could be pre-created as a link; issue 18).
+            temp = directory / f".{name}.{secrets.token_hex(8)}.tmp"
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+                         | getattr(os, "O_NOFOLLOW", 0), 0o600)
             temps[name] = temp
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)

@@ -20,12 +20,11 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from agent.core import paths
 from agent.core.messages import Message, msg
-from agent.keystore import backends, certs, files
+from agent.keystore import backends, certs, files, pfx_limits
 from agent.keystore.certs import CertInfo, ExpiryWarning, PrivateKey
 from agent.keystore.errors import KeyState, KeystoreError
 
@@ -233,10 +232,7 @@ class Keystore:
         return CertInfo.of(chain[0])
 
     def import_pkcs12(self, data: bytes, password: bytes | None) -> CertInfo:
-        try:
-            bundle = pkcs12.load_pkcs12(data, password)
-        except ValueError:
-            raise KeystoreError(KeyState.INVALID_INPUT, msg("cert.error.p12_unreadable")) from None
+        bundle = pfx_limits.load(data, password)  # KDF caps before OpenSSL runs (issue 18)
         if bundle.key is None:
             raise KeystoreError(KeyState.INVALID_INPUT, msg("cert.error.p12_no_key"))
         if bundle.cert is None:

@@ -19,6 +19,7 @@ from datetime import datetime
 
 import requests
 
+from agent.core import netdeadline
 from agent.core.fsutil import atomic_write
 from agent.core.messages import Message, msg
 from agent.policy import schedule
@@ -142,15 +143,27 @@ def fetch_update(update: UpdateSource, state: PolicyState, anchors: Sequence[Tru
             ca_file = os.path.join(tmp, "ca.pem")
             with open(ca_file, "w", encoding="ascii") as fh:
                 fh.write(update.ca_pem)
-            with session_factory() as session:
+            with session_factory() as session, netdeadline.Deadline(total_deadline_s) as guard:
                 session.trust_env = False  # only the policy's CA; no .netrc, no env CA bundle
-                got = _get_capped(session, update.url, ca_file, max_bytes, headers=headers,
-                                  deadline=deadline, timeouts=timeouts)
-                if got.status == 304:
-                    record("not_modified")
-                    return FetchResult(False, None)
-                sig = _get_capped(session, update.url + ".sig", ca_file, MAX_SIG_BYTES,
-                                  headers={}, deadline=deadline, timeouts=timeouts)
+                # The deadline is wall-clock: a server trickling one byte at a time (headers,
+                # TLS handshake or body) is cut when it passes, not only between chunks.
+                netdeadline.guard_session(session, guard)
+                try:
+                    got = _get_capped(session, update.url, ca_file, max_bytes, headers=headers,
+                                      deadline=deadline, timeouts=timeouts)
+                    if got.status == 304 and not guard.fired:
+                        record("not_modified")
+                        return FetchResult(False, None)
+                    sig = _get_capped(session, update.url + ".sig", ca_file, MAX_SIG_BYTES,
+                                      headers={}, deadline=deadline, timeouts=timeouts)
+                except (FetchFailed, PolicyRefused):
+                    if guard.fired:
+                        raise FetchFailed(msg("policy.fetch.timeout", url=update.url),
+                                          f"total deadline {total_deadline_s:g} s") from None
+                    raise
+                if guard.fired:  # cut in the middle: a short body is not a bad policy
+                    raise FetchFailed(msg("policy.fetch.timeout", url=update.url),
+                                      f"total deadline {total_deadline_s:g} s")
                 if sig.status != 200:
                     raise FetchFailed(msg("policy.fetch.http_status", url=update.url + ".sig",
                                           status=sig.status), "unexpected 304 for the signature")
