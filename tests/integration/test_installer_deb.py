@@ -218,8 +218,13 @@ def test_city_build_2_upgrades_build_1_and_keeps_user_state(
         assert before == after and (state / "policy-state.json").read_text() == serials
         assert marker.read_text() == "user data"
         assert agent.run("check", "--json").returncode == 1  # and it still works
-        # the DEMO package conflicts with the city package: dpkg refuses, the city one stays
+        # the DEMO package conflicts with (and replaces) the city package: never both, never a
+        # silent overwrite; dpkg announces the swap (seen 2026-12-01: "dpkg: yes, will remove
+        # byod-agent in favour of byod-agent-demo")
         demo = subprocess.run(["dpkg", "-i", str(demo_deb)], capture_output=True, text=True,
                               check=False)
-        assert demo.returncode != 0 and "conflicts with byod-agent" in demo.stderr, demo.stderr
-        assert _installed_version("byod-agent") == f"{__version__}+city2"
+        assert "will remove byod-agent in favour of byod-agent-demo" in demo.stdout + demo.stderr
+        assert _installed_version("byod-agent-demo") == __version__
+        assert "installed" not in subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", "byod-agent"], capture_output=True, text=True,
+            check=False).stdout.replace("not-installed", "")
