@@ -86,7 +86,8 @@ def refusal_decision(local: Decision, exc: VerifierError) -> Decision:
     return replace(local, allowed=False, checks=(*local.checks, verdict))
 
 
-def reevaluator(evaluate: Callable[[], Any], attester: SessionAttester | None,
+def reevaluator(evaluate: Callable[[], Any], attester: SessionAttester | None, *,
+                payload: Callable[[Any], dict[str, Any]] | None = None,
                 ) -> Callable[[], Decision]:
     """The session's re-check: the local evaluation, then (when it allows and the policy names a
     verifier) a re-attestation with that very report."""
@@ -96,7 +97,7 @@ def reevaluator(evaluate: Callable[[], Any], attester: SessionAttester | None,
         if attester is None or not decision.allowed:
             return decision
         try:
-            attester.attest(report_payload(result))
+            attester.attest((payload or report_payload)(result))
         except VerifierError as exc:
             log.warning("re-attestation failed: %s (%s)", exc.code, exc.detail)
             return refusal_decision(decision, exc)
