@@ -424,8 +424,12 @@ class Tunnel:
                  context: ssl.SSLContext, *, timeout: float = 10.0,
                  peer_allowed: Callable[[tuple[str, int]], bool] | None = None,
                  max_connections: int = 1, half_close_grace: float = 5.0,
-                 verify_name: str | None = None) -> None:
+                 verify_name: str | None = None, local_ports: tuple[int, ...] = ()) -> None:
         _require_tunnel_context(context)
+        # Ports to try first (a stable port per target, so the .rdp file can be signed); any
+        # free port when all are taken. ``port_fallback`` says which happened.
+        self.local_ports = local_ports
+        self.port_fallback = False
         self.gateway = (gateway_host, gateway_port)
         self.sni = sni
         self.context = context
@@ -454,7 +458,15 @@ class Tunnel:
         self._addrs = [(family, proto, addr) for family, _, proto, _, addr in infos]
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            sock.bind(("127.0.0.1", 0))
+            for wanted in self.local_ports:
+                try:
+                    sock.bind(("127.0.0.1", wanted))
+                    break
+                except OSError as exc:  # taken (or excluded, e.g. a Hyper-V reserved range)
+                    log.warning("tunnel: 127.0.0.1:%d is not free (%s)", wanted, exc)
+            else:
+                self.port_fallback = bool(self.local_ports)
+                sock.bind(("127.0.0.1", 0))
             sock.listen(min(128, max(8, self.max_connections)))
             sock.setblocking(False)
         except OSError:
