@@ -105,7 +105,7 @@ def test_impact_signature_is_checked_when_sent(env: Env) -> None:
 def test_pages_show_the_figures(it_client: TestClient, env: Env) -> None:
     r = it_client.get("/console/fleet")
     assert r.status_code == 200
-    tiles = dict(re.findall(r'<dd id="([a-z-]+)">\s*([^<\s]+)', r.text))
+    tiles = dict(re.findall(r'<dd id="tile-([a-z-]+)">\s*([^<\s]+)', r.text))
     assert tiles == {"seen-day": "10", "seen-week": "11", "compliant": "80%", "expiring": "2",
                      "not-seen": "1", "total": "12"}
     r = it_client.post("/console/impact", data={"csrf": _csrf(it_client)},

@@ -9,7 +9,7 @@ script) instead of a redirect the browser would still count as cross-site.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -17,19 +17,26 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from verifier.console import security
+from verifier.console.common import COOKIE, PREFIX, client_of
 from verifier.console.oidc import OidcClient, OidcError
 
 if TYPE_CHECKING:
     from verifier.console.service import Console
-    from verifier.console.web import Pages
 
 log = logging.getLogger("verifier.console")
 STATE_COOKIE = "byod_console_oidc"
 
 
-def make_routes(pages: Pages, console: Console) -> list[BaseRoute]:
-    from verifier.console.web import COOKIE, PREFIX, client_of  # noqa: PLC0415 (no cycle)
+class Pages(Protocol):  # what these routes use of verifier.console.web.Pages
+    def headers(self) -> dict[str, str]: ...
 
+    def error(self, request: Request, status: int, key: str) -> Response: ...
+
+    def _cookie(self, resp: Response, name: str, value: str, max_age: int | None, *,
+                http_only: bool = True) -> None: ...
+
+
+def make_routes(pages: Pages, console: Console) -> list[BaseRoute]:
     client: OidcClient = console.oidc
 
     async def start(request: Request) -> Response:

@@ -36,15 +36,12 @@ from agent.policy.errors import PolicyRefused
 from agent.presentation import remediation
 from verifier.console import impact, queries, retention, security
 from verifier.console.accounts import Account, Role, SessionInfo, SignIn
+from verifier.console.common import COOKIE, LANG_COOKIE, PRE_COOKIE, PREFIX, client_of
 from verifier.console.privacy import NOT_STORED, STORED
 from verifier.console.service import Console
 
 log = logging.getLogger("verifier.console")
 HERE = Path(__file__).resolve().parent
-COOKIE = "byod_console"
-PRE_COOKIE = "byod_console_pre"
-LANG_COOKIE = "byod_console_lang"
-PREFIX = "/console"
 CID_RE = re.compile(r"[A-Z2-7]{8}")
 BUNDLE_RE = re.compile(r"[A-Z2-7]{4}-?[A-Z2-7]{4}")
 FP_RE = re.compile(r"[0-9a-f]{64}")
@@ -81,10 +78,6 @@ def language(request: Request) -> str:
         if tag.startswith("en"):
             return "en"
     return i18n.DEFAULT_LANG
-
-
-def client_of(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def when(ts: float | None, zone: Any) -> str:
@@ -355,12 +348,12 @@ class Pages:
         return RedirectResponse(f"{PREFIX}/{target}", status_code=303, headers=self.headers())
 
 
-def chart(trend: list[dict[str, Any]], width: int = 720, height: int = 180) -> dict[str, Any]:
+def chart(trend: list[dict[str, Any]], width: int = 960, height: int = 180) -> dict[str, Any]:
     """A 30-day bar chart as coordinates for the SVG template: devices seen (bar), compliant
     (inner bar). No script, readable without colour (a table of the same numbers follows)."""
     top = max([d["devices"] for d in trend] + [1])
     n = max(len(trend), 1)
-    slot = (width - 40) / n
+    slot = (width - 80) / n  # 40 px for the scale on the left, 40 for the last label
     bars = []
     for i, d in enumerate(trend):
         h = (height - 30) * d["devices"] / top
