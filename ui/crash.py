@@ -18,7 +18,7 @@ from types import TracebackType
 from PySide6.QtCore import QMessageLogContext, Qt, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from agent.core import i18n
+from agent.core import i18n, logsetup
 from agent.core.paths import log_dir
 
 log = logging.getLogger("ui.crash")
@@ -90,9 +90,21 @@ def qt_message(mode: QtMsgType, context: QMessageLogContext, text: str) -> None:
             show_error_dialog()
 
 
+def _ensure_log_file() -> None:
+    """The traceback goes to the agent's log file, never to Python's last-resort stderr."""
+    if logging.getLogger("ui").handlers:
+        return
+    try:
+        logsetup.setup()
+    except OSError as exc:  # no writable log directory: keep going, the dialog still shows
+        logging.getLogger("ui").addHandler(logging.NullHandler())
+        print(f"log: {exc.strerror or exc}", file=sys.stderr)
+
+
 def install(lang: Callable[[], str] | None = None) -> None:
     if lang is not None:
         _state["lang"] = lang
+    _ensure_log_file()
     sys.excepthook = excepthook
     threading.excepthook = _thread_hook
     qInstallMessageHandler(qt_message)

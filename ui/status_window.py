@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QDesktopServices,
     QGuiApplication,
@@ -288,26 +288,46 @@ class StatusWindow(QWidget):
                 return
 
     def fit_to_screen(self) -> None:
-        """Never taller or wider than the available area; centred there when it had to shrink."""
+        """Never taller or wider than the available area (taskbar excluded), title bar included.
+
+        Before the window manager has framed the window its frame is unknown, so a typical title
+        bar is assumed; once shown, ``_keep_on_screen`` corrects with the real frame."""
         screen = self.screen() or QGuiApplication.primaryScreen()
         if screen is None:
             return
         area = screen.availableGeometry()
         frame = self.frameGeometry().size() - self.geometry().size()  # title bar, borders
-        if frame.height() <= 0:  # not mapped yet: assume a typical title bar
+        if frame.height() <= 0:
             frame = QSize(8, 38)
         width = min(PREFERRED.width(), area.width() - SCREEN_MARGIN - frame.width())
         height = min(PREFERRED.height(), area.height() - SCREEN_MARGIN - frame.height())
         self.resize(QSize(width, height))
-        x = area.x() + max((area.width() - width - frame.width()) // 2, 0)
-        y = area.y() + max((area.height() - height - frame.height()) // 2, 0)
-        self.move(x, y)
+
+    def _keep_on_screen(self) -> None:
+        """With the real frame known: shrink what still overflows and move the frame inside."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None or not self.isVisible():
+            return
+        area = screen.availableGeometry()
+        frame = self.frameGeometry()
+        extra_w = frame.width() - self.width()
+        extra_h = frame.height() - self.height()
+        width = min(self.width(), area.width() - extra_w)
+        height = min(self.height(), area.height() - extra_h)
+        if (width, height) != (self.width(), self.height()):
+            self.resize(QSize(width, height))
+        x = min(max(frame.x(), area.x()), area.x() + area.width() - width - extra_w)
+        y = min(max(frame.y(), area.y()), area.y() + area.height() - height - extra_h)
+        if (x, y) != (frame.x(), frame.y()):
+            self.move(x, y)  # move() places the frame's top-left corner
 
     def showEvent(self, event: QShowEvent) -> None:
         if not self._fitted:
             self._fitted = True
             self.fit_to_screen()
         super().showEvent(event)
+        for delay in (0, 150, 600):  # the window manager frames and places it meanwhile
+            QTimer.singleShot(delay, self._keep_on_screen)
 
     def show_view(self, view: StatusView) -> None:
         """Paint a view; Connect follows agent.presentation.connect_gate."""

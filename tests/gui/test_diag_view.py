@@ -19,23 +19,26 @@ from tests.unit.test_bundle_reader import _good, _with_manifest, _zip
 from ui.diag_view import DiagView
 
 pytestmark = pytest.mark.gui
-EVIL = "<script>alert(1)</script><b>bold</b><img src=x onerror=alert(2)><a href='file:///etc'>x</a>"
+SHORT = "<b>x</b><img src=x onerror=1>"  # fits the manifest's 20/40-character fields
+EVIL = "<script>alert(1)</script><b>bold</b><img src=x onerror=alert(2)>"  # <= 80 (schema)
 
 
 def _hostile_digest() -> dict:  # type: ignore[type-arg]
-    posture = {"host": {"os": EVIL}, "compliant": EVIL, "checks": [
-        {"id": EVIL, "status": EVIL, "summary": {"ja": EVIL, "en": EVIL},
+    # The structure is what the reader's schema accepts (agent/diagnostics/schema.py refuses
+    # wrong types as hostile); the hostile part is the text in every free-text field.
+    posture = {"host": {"os": EVIL}, "compliant": False, "checks": [
+        {"id": EVIL, "status": "fail", "summary": {"ja": EVIL, "en": EVIL},
          "evidence": {EVIL: EVIL}, "remediation": {"en": {"title": EVIL}}},
-        {"id": "x", "status": "fail", "summary": "not a dict", "evidence": [1, [2, [3]]]},
-        "not a check"]}
-    conn = {"targets": [{"target": EVIL, "endpoint": EVIL, "dns": {"status": EVIL},
-                         "tls": EVIL}, 7]}
+        {"id": "x", "status": "fail", "evidence": [1, [2, [3]]]}]}
+    conn = {"targets": [{"target": EVIL, "endpoint": EVIL, "dns": {"status": EVIL[:40]},
+                         "tls": {"status": "fail", "detail": EVIL}}]}
     files = [("posture.json", json.dumps(posture).encode()),
              ("decision.json", json.dumps({"correlation_id": EVIL}).encode()),
              ("connectivity.json", json.dumps(conn).encode()),
              ("logs/agent.log", f"ERROR {EVIL}\n".encode())]
     man = json.loads(dict(_with_manifest(files))["manifest.json"])
-    man.update(bundle_id=EVIL, ticket=EVIL, agent_version=EVIL, created_at=EVIL)
+    # The manifest's fields are short by schema (agent/diagnostics/schema.py): short markup.
+    man.update(bundle_id=SHORT[:20], ticket=SHORT, agent_version=SHORT, created_at=SHORT)
     entries = [*files, ("manifest.json", json.dumps(man).encode())]
     return render.digest(open_bundle(_zip(entries)))
 
@@ -47,6 +50,7 @@ def test_hostile_fields_stay_plain_text(qtbot) -> None:  # type: ignore[no-untyp
     labels = view.findChildren(QLabel)
     assert labels and all(lbl.textFormat() == Qt.TextFormat.PlainText for lbl in labels)
     assert any(EVIL in lbl.text() for lbl in labels)  # shown literally, not rendered
+    assert any(SHORT[:20] in lbl.text() for lbl in labels)
     cells = [view.table.item(r, c).text() for r in range(view.table.rowCount())
              for c in range(view.table.columnCount())]
     assert EVIL in cells and any(EVIL in c for c in cells if c != EVIL)
