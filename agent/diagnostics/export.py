@@ -33,7 +33,8 @@ from agent.posture.engine import run_posture
 from agent.posture.model import Report
 
 log = logging.getLogger("agent.diagnostics")
-TICKET = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
+# \A...\Z, not ^...$: "$" also matches before a trailing newline ("ABC-1\n" must not pass).
+TICKET = re.compile(r"\A[A-Za-z0-9._-]{1,40}\Z")
 LEVELS = ("standard", "strict")
 
 

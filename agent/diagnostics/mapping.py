@@ -45,8 +45,8 @@ RETENTION_DAYS = 30
 DIR_NAME = "diag-mappings"
 SERVICE = "byod-agent"
 IDENTITY_NAME = "diag-mapping-identity"
-_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}-?[0-9A-HJKMNP-TV-Z]{4}$")
-_FILE = re.compile(r"^(?P<id>[0-9A-Z]{8})-(?P<stamp>\d{8}T\d{6}Z)\.age$")
+_ID = re.compile(r"\A[0-9A-HJKMNP-TV-Z]{4}-?[0-9A-HJKMNP-TV-Z]{4}\Z")  # \Z: no trailing \n
+_FILE = re.compile(r"\A(?P<id>[0-9A-Z]{8})-(?P<stamp>\d{8}T\d{6}Z)\.age\Z")
 _STAMP = "%Y%m%dT%H%M%SZ"
 
 

@@ -209,6 +209,10 @@ def resolve_active(state: PolicyState, anchors: Sequence[TrustAnchor], *, now: d
         valid = [c for c in valid if not _demo(c)]  # DEMO never replaces a city policy
     home = {_scope(c) for c in cands if c.source == "installed" and c.signed is not None}
     mine = [c for c in valid if _scope(c) in home]
+    if not mine and home:  # the installed line lapsed: nothing issued before it takes over
+        newest = max(c.signed.not_before for c in cands
+                     if c.signed is not None and _scope(c) in home)
+        valid = [c for c in valid if c.policy is not None and c.policy.not_before >= newest]
     chosen = max(mine or valid, key=lambda c: (_serial(c), c.source == "installed"),
                  default=None)
     for c in cands:
