@@ -11,7 +11,7 @@ import datetime as dt
 import getpass
 from collections.abc import Callable
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -67,6 +67,7 @@ class CertDialog(QDialog):
         box = QGroupBox(t("ui.cert.details"))
         self.details_form = QFormLayout(box)
         self.state_label = QLabel()
+        self.state_label.setTextFormat(Qt.TextFormat.PlainText)  # certificate text: never rich
         self.state_label.setWordWrap(True)
         self.details_form.addRow(self.state_label)
         lay.addWidget(box)
@@ -118,6 +119,7 @@ class CertDialog(QDialog):
         self._stored_anchor: str | None = None
 
         self.outcome_label = QLabel()
+        self.outcome_label.setTextFormat(Qt.TextFormat.PlainText)
         self.outcome_label.setWordWrap(True)
         self.outcome_label.setAccessibleName(t("ui.cert.result"))
         self.outcome_label.hide()
@@ -198,6 +200,7 @@ class CertDialog(QDialog):
         self.state_label.setAccessibleName(self.state_label.text())
         for label, value_text in details.rows:
             field = QLabel(value_text)
+            field.setTextFormat(Qt.TextFormat.PlainText)  # a subject "<b>x</b>" stays text
             field.setWordWrap(True)
             field.setAccessibleName(f"{label}: {value_text}")
             self.details_form.addRow(label, field)

@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 from functools import cache
 
+from agent.core import textsafe
 from agent.core.messages import Message
 from agent.core.paths import resources_dir
 
@@ -48,7 +49,10 @@ def text(key: str, lang: str, **params: object) -> str:
     template = catalogue(lang).get(key) or catalogue("en").get(key)
     if template is None:
         return key
-    return template.format_map(_Keep(params))
+    # Parameters are outside text (file names, certificate subjects, product names): no control
+    # character, ESC sequence or bidi override reaches a terminal or a widget (issue 18).
+    return template.format_map(_Keep({k: textsafe.block(v) if isinstance(v, str) else v
+                                      for k, v in params.items()}))
 
 
 def render(message: Message, lang: str) -> str:

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.core import i18n
+from agent.core import i18n, textsafe
 from agent.core.messages import msg
 from agent.keystore import CertStatus, KeyState, Keystore, KeystoreError, city_ca
 
@@ -26,8 +26,8 @@ def details(status: CertStatus, lang: str, now: dt.datetime) -> CertDetails:
     rows: list[tuple[str, str]] = []
     if status.info is not None:
         info = status.info
-        rows = [(t("cert.show.subject", lang), info.subject),
-                (t("cert.show.issuer", lang), info.issuer),
+        rows = [(t("cert.show.subject", lang), textsafe.field(info.subject)),  # outside text
+                (t("cert.show.issuer", lang), textsafe.field(info.issuer)),
                 (t("cert.show.not_after", lang), info.not_after.astimezone().strftime(
                     "%Y-%m-%d %H:%M")),
                 (t("cert.show.days_left", lang), t("ui.cert.days", lang,
@@ -84,7 +84,8 @@ def import_p12(store: Keystore, path: str, password: str, lang: str) -> CertActi
         info = store.import_pkcs12(data, secret)
     except KeystoreError as exc:
         return _failed(exc, lang)
-    return CertActionResult(True, i18n.render(msg("cert.done.imported", subject=info.subject,
+    subject = textsafe.field(info.subject)  # outside text: one line, no control characters
+    return CertActionResult(True, i18n.render(msg("cert.done.imported", subject=subject,
                                                   not_after=info.not_after.date().isoformat()),
                                               lang))
 
@@ -104,7 +105,8 @@ def enroll(store: Keystore, *, url: str, anchor: str, code: str, subject: str,
         info = est.enroll(store, url.strip(), anchor, subject=subject, code=code.strip())
     except KeystoreError as exc:
         return _failed(exc, lang)
-    return CertActionResult(True, i18n.render(msg("cert.done.enrolled", subject=info.subject,
+    subject = textsafe.field(info.subject)
+    return CertActionResult(True, i18n.render(msg("cert.done.enrolled", subject=subject,
                                          not_after=info.not_after.date().isoformat()), lang))
 
 

@@ -6,7 +6,7 @@ import unicodedata
 from typing import Any
 
 from agent import __version__
-from agent.core import i18n
+from agent.core import i18n, textsafe
 from agent.policy.decision import Decision, decision_lines
 from agent.posture.model import CheckResult, Report, Status
 from agent.presentation import remediation
@@ -74,4 +74,5 @@ def render_table(report: Report, lang: str, decision: Decision | None = None,
             uri = remediation.settings_uri(key, report.host.os)
             if uri:
                 lines.append("  " + i18n.text("report.open_settings", lang, uri=uri))
-    return "\n".join(lines)
+    # Summaries carry outside text (product names, policy names): no control characters.
+    return textsafe.block("\n".join(lines), limit=1 << 20)
