@@ -90,6 +90,9 @@ class Verifier:
         self.city_cas = load_certs(cfg.city_ca)
         self.crls = load_crls(cfg.crl_files)
         self._crl_mtimes = self._crl_stamp()
+        for secret in (cfg.posture_ca_key, cfg.posture_ca_key_passphrase_file):
+            if secret is not None and secret.stat().st_mode & 0o077:
+                raise ValueError(f"{secret} must be readable by its owner only (chmod 600)")
         passphrase = None
         if cfg.posture_ca_key_passphrase_file is not None:
             lines = cfg.posture_ca_key_passphrase_file.read_text(encoding="utf-8").splitlines()

@@ -219,3 +219,10 @@ def test_the_demo_policy_names_the_verifier(city: City) -> None:
     ref = city.verifier.policy.policy.verifier
     assert ref is not None and ref.url == f"https://127.0.0.1:{city.lay.verifier_port}"
     assert ref.ca_pem.strip() == (city.lay.dir / "city-ca.pem").read_text().strip()
+
+
+def test_a_posture_ca_key_others_can_read_stops_the_start(city: City) -> None:
+    key = city.lay.dir / "posture-ca.key"
+    key.chmod(0o644)
+    with pytest.raises(ValueError, match="chmod 600"):
+        Verifier(city.verifier.cfg, city.store, Gateway(city.verifier.cfg.gateway))
