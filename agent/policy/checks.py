@@ -1,4 +1,4 @@
-"""From a policy to what the posture engine runs: thresholds and the list of checks."""
+"""From a policy to what the posture engine runs: its settings and the list of checks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agent import __version__
-from agent.policy import agent_version, clock, software
+from agent.policy import agent_version, clock, schema, software
 from agent.policy.model import Enforce, Policy
 from agent.posture import registry
 from agent.posture.context import ProbeContext
@@ -18,20 +18,23 @@ CheckFn = Callable[[ProbeContext], Finding]
 
 
 def posture_settings(policy: Policy, base: PostureSettings | None = None) -> PostureSettings:
-    """The policy's thresholds over the built-in defaults; one it omits keeps the default."""
-    t = policy.thresholds
-    changes: dict[str, Any] = {
-        "max_pending_security_updates": t.max_pending_security_updates,
-        "max_days_since_update": t.max_days_since_update,
-        "max_av_signature_age_days": t.max_av_signature_age_days,
-        "max_xprotect_age_days": t.max_xprotect_age_days,
-        "max_screen_lock_idle_s": t.max_screen_lock_idle_s,
-        "windows_min_ubr": dict(t.windows_min_ubr) if t.windows_min_ubr is not None else None,
-        "macos_min_version": (dict(t.macos_min_version) if t.macos_min_version is not None
-                              else None),
-    }
-    return dataclasses.replace(base or PostureSettings(),
-                               **{k: v for k, v in changes.items() if v is not None})
+    """The policy's values over the built-in defaults; a key it omits keeps the default.
+
+    Which key sets which setting, and how (replace, per check, merged table), is the key's own
+    definition in ``schema.SECTIONS``; nothing here names a key."""
+    settings = base or PostureSettings()
+    changes: dict[str, Any] = {}
+    for path, values in policy.values.items():
+        section = schema.SECTIONS[path]
+        for key in section.keys:
+            if key.setting is None or key.field.key not in values:
+                continue
+            value = values[key.field.key]
+            if key.merge is not None:
+                current = changes.get(key.setting, getattr(settings, key.setting))
+                value = key.merge(current, value, section.check_id)
+            changes[key.setting] = value
+    return dataclasses.replace(settings, **changes)
 
 
 def selected_checks(policy: Policy, clock_probe: clock.ClockProbe = clock.https_date,

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Enforce(StrEnum):
@@ -26,19 +27,6 @@ class CheckRule:
     on_unknown: OnUnknown = OnUnknown.BLOCK
     block_from: datetime | None = None  # staged roll-out: warn before this instant, block after
     block_from_date: date | None = None  # the same instant as the date staff are shown
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Overrides of agent.posture.settings.PostureSettings; None keeps the built-in default."""
-
-    max_pending_security_updates: int | None = None
-    max_days_since_update: int | None = None
-    windows_min_ubr: Mapping[int, int] | None = None  # {26100: 4946}
-    macos_min_version: Mapping[int, str] | None = None  # {15: "15.6.1"}
-    max_av_signature_age_days: int | None = None
-    max_xprotect_age_days: int | None = None
-    max_screen_lock_idle_s: int | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +98,9 @@ class VerifierRef:
 
     url: str  # https://host:port
     ca_pem: str  # the CA its server certificate chains to
+    # "hardware": the verifier admits only a device key proved to live in a TPM (issue 22,
+    # docs/certificates.md); "any" (default) also admits the software key.
+    key_protection: str = "any"
 
 
 @dataclass(frozen=True)
@@ -121,7 +112,10 @@ class Policy:
     recheck_interval_minutes: int
     description: str = ""
     rules: Mapping[str, CheckRule] = field(default_factory=dict)
-    thresholds: Thresholds = field(default_factory=Thresholds)
+    # The typed values of each section that set posture settings, by section path
+    # ("checks.os_updates" -> {"max_days_since_update": 30}, "posture" -> {...}); the keys and
+    # the settings they set are defined once in agent.policy.schema.SECTIONS.
+    values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     forbidden_software: tuple[SoftwareRule, ...] = ()
     required_software: tuple[SoftwareRule, ...] = ()
     clock_skew: ClockSkewRule | None = None

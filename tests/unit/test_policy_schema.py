@@ -27,9 +27,9 @@ def test_valid_policy_reads_into_typed_values() -> None:
     p = parse_policy(policy_text(7).encode())
     assert (p.id, p.serial, p.recheck_interval_minutes) == ("test-city", 7, 30)
     assert p.not_before == datetime(2025, 12, 31, 15, 0, tzinfo=UTC)
-    assert p.thresholds.max_days_since_update == 30
-    assert p.thresholds.windows_min_ubr == {26100: 4946}
-    assert p.thresholds.max_screen_lock_idle_s == 600
+    assert p.values["checks.os_updates"]["max_days_since_update"] == 30
+    assert p.values["checks.os_updates"]["windows_min_ubr"] == {26100: 4946}
+    assert p.values["checks.screen_lock"]["max_idle_seconds"] == 600
     rule = p.rule("disk_encryption")
     assert rule.enforce is Enforce.BLOCK and rule.block_from_date == date(2026, 12, 1)
     assert rule.block_from == datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # midnight JST
