@@ -21,10 +21,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from cryptography import x509
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
 
-from agent.attest import wire
 from agent.core import i18n
 from verifier.console.tables import device_days, devices, report_extras
 from verifier.db import attestations
@@ -38,6 +37,15 @@ PRE_SIGNATURE = frozenset({
     "crl_invalid", "crl_stale", "key_not_enrolled", "bad_signature", "internal"})
 _KEY_RE = re.compile(r"[a-z0-9_]{1,40}(\.[a-z0-9_]{1,40}){0,4}")
 _OS = frozenset({"windows", "macos", "linux", "other"})
+
+
+def _insert(c: Connection, table: sa.Table) -> Any:
+    """INSERT with ON CONFLICT for the two databases the verifier supports."""
+    if c.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if c.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"unsupported database {c.dialect.name}")
 
 
 def day_of(at: float, zone: zoneinfo.ZoneInfo) -> str:
@@ -95,25 +103,21 @@ class Ingest:
         os_name: str | None = None
         keys: dict[str, str] = {}
         if code not in PRE_SIGNATURE:
-            try:
-                report = wire.AttestRequest.parse(wire.parse_body(raw)).report
+            try:  # the verifier has parsed and bounded this body already: only read it
+                doc = json.loads(raw)
+            except ValueError:
+                doc = None
+            report = doc.get("report") if isinstance(doc, dict) else None
+            if isinstance(report, dict):
                 os_name, keys = extras_from_report(report)
-            except wire.WireError:
-                pass
         self.record(cid, cert_not_after=cert_not_after(peer_der), os_name=os_name,
                     remediation=keys, trusted=code not in PRE_SIGNATURE)
 
     def record(self, correlation_id: str, *, cert_not_after: float | None, os_name: str | None,
                remediation: Mapping[str, str], trusted: bool = True) -> None:
-        for attempt in range(3):  # two instances racing on a new device: retry the update
-            try:
-                with self.engine.begin() as c:
-                    self._record(c, correlation_id, cert_not_after, os_name=os_name,
-                                 remediation=remediation, trusted=trusted)
-                return
-            except IntegrityError:
-                if attempt == 2:
-                    raise
+        with self.engine.begin() as c:  # upserts: two instances at once need no retry
+            self._record(c, correlation_id, cert_not_after, os_name=os_name,
+                         remediation=remediation, trusted=trusted)
 
     def _record(self, c: Connection, cid: str, not_after: float | None, *,
                 os_name: str | None, remediation: Mapping[str, str], trusted: bool) -> None:
@@ -121,12 +125,11 @@ class Ingest:
                         .order_by(attestations.c.id.desc()).limit(1)).first()
         if row is None:
             return
-        if trusted and (remediation or os_name) and c.execute(
-                sa.select(report_extras.c.correlation_id)
-                .where(report_extras.c.correlation_id == cid)).first() is None:
-            c.execute(report_extras.insert().values(
+        if trusted and (remediation or os_name):
+            c.execute(_insert(c, report_extras).values(
                 correlation_id=cid, at=row.at, os=os_name,
-                remediation=json.dumps(dict(remediation), sort_keys=True)))
+                remediation=json.dumps(dict(remediation), sort_keys=True))
+                .on_conflict_do_nothing(index_elements=[report_extras.c.correlation_id]))
         if row.cert_fp is None or row.user is None or not trusted:
             return
         self.apply(c, row, not_after, os_name)
@@ -151,14 +154,12 @@ class Ingest:
             values["cert_not_after"] = not_after
         if os_name is not None:
             values["os"] = os_name
-        upd = c.execute(devices.update().where(devices.c.cert_fp == row.cert_fp)
-                        .where(devices.c.last_attestation_id < row.id).values(**values))
-        if upd.rowcount == 0 and c.execute(sa.select(devices.c.cert_fp).where(
-                devices.c.cert_fp == row.cert_fp)).first() is None:
-            for k, v in (("last_report_id", None), ("last_compliant", False), ("blocked", ""),
-                         ("warned", "")):
-                values.setdefault(k, v)
-            c.execute(devices.insert().values(cert_fp=row.cert_fp, first_at=row.at, **values))
+        fresh = {"last_report_id": None, "last_compliant": False, "blocked": "", "warned": "",
+                 **values, "cert_fp": row.cert_fp, "first_at": row.at}
+        ins = _insert(c, devices).values(**fresh)
+        c.execute(ins.on_conflict_do_update(  # newest wins, whatever order rows arrive in
+            index_elements=[devices.c.cert_fp], set_=values,
+            where=devices.c.last_attestation_id < ins.excluded.last_attestation_id))
         day = day_of(row.at, self.zone)
         ok = 1 if row.allowed else 0
         compliant = has_report and blocked == ""
@@ -170,12 +171,10 @@ class Ingest:
                                   d.last_at: newest}
         if has_report:
             change[d.compliant] = sa.case((d.last_at <= row.at, compliant), else_=d.compliant)
-        upd = c.execute(device_days.update().where(d.day == day)
-                        .where(d.cert_fp == row.cert_fp).values(change))
-        if upd.rowcount == 0:
-            c.execute(device_days.insert().values(day=day, cert_fp=row.cert_fp,
-                                                  compliant=compliant, last_at=row.at,
-                                                  attestations=1, allowed_attestations=ok))
+        c.execute(_insert(c, device_days).values(
+            day=day, cert_fp=row.cert_fp, compliant=compliant, last_at=row.at, attestations=1,
+            allowed_attestations=ok).on_conflict_do_update(index_elements=[d.day, d.cert_fp],
+                                                           set_=change))
 
     def rebuild(self, batch: int = 5000) -> int:
         """Recompute devices and days from the attestations table, in id order."""

@@ -50,6 +50,7 @@ class Fleet:
     trend: list[dict[str, Any]] = field(default_factory=list)
     expiring: int = 0
     not_seen: int = 0
+    choices: dict[str, list[Any]] = field(default_factory=dict)  # for the filter form
 
     @property
     def compliant_percent(self) -> int | None:
@@ -77,43 +78,64 @@ def _filtered(q: Any, f: Filters, now: float) -> Any:
 
 def fleet(engine: Engine, f: Filters, now: float, zone: zoneinfo.ZoneInfo,
           not_seen_days: int) -> Fleet:
+    """Every figure of the fleet page from one GROUP BY over console_devices (one row per
+    device; the distinct combinations of bucket, verdict, blocking checks, version and serial
+    are few) plus the trend. The department filter narrows everything; the other filters
+    narrow the period's figures, as the page says."""
     c = devices.c
+    bucket = sa.case((c.last_at >= now - DAY, 1), (c.last_at >= now - 7 * DAY, 7), else_=0)
+    expiring = sa.func.sum(sa.case(((c.cert_not_after >= now)
+                                    & (c.cert_not_after < now + 30 * DAY), 1), else_=0))
+    stale = sa.func.sum(sa.case((c.last_at < now - not_seen_days * DAY, 1), else_=0))
+    q = sa.select(bucket, c.last_compliant, c.blocked, c.agent_version, c.policy_id,
+                  c.policy_serial, sa.func.count(), expiring, stale).group_by(
+        bucket, c.last_compliant, c.blocked, c.agent_version, c.policy_id, c.policy_serial)
+    if f.department:
+        q = q.where(c.user.in_(sa.select(departments.c.user)
+                               .where(departments.c.department == f.department)))
     with engine.begin() as conn:
-        total = conn.execute(sa.select(sa.func.count()).select_from(devices)).scalar() or 0
-        seen_day = conn.execute(sa.select(sa.func.count()).where(c.last_at >= now - DAY)
-                                ).scalar() or 0
-        seen_week = conn.execute(sa.select(sa.func.count()).where(c.last_at >= now - 7 * DAY)
-                                 ).scalar() or 0
-        base = _filtered(sa.select(c.last_compliant, sa.func.count()).select_from(devices), f,
-                         now).group_by(c.last_compliant)
-        by = dict(conn.execute(base).all())
-        blocked = conn.execute(_filtered(sa.select(c.blocked, sa.func.count())
-                                         .select_from(devices), f, now)
-                               .group_by(c.blocked)).all()
-        failing: Counter[str] = Counter()
-        for combo, n in blocked:  # few distinct combinations: split them here
-            for cid in filter(None, (combo or "").split(",")):
-                failing[cid] += n
-        versions = conn.execute(_filtered(sa.select(c.agent_version, sa.func.count())
-                                          .select_from(devices), f, now)
-                                .group_by(c.agent_version)
-                                .order_by(sa.func.count().desc()).limit(20)).all()
-        serials = conn.execute(_filtered(sa.select(c.policy_id, c.policy_serial,
-                                                   sa.func.count()).select_from(devices), f, now)
-                               .group_by(c.policy_id, c.policy_serial)
-                               .order_by(sa.func.count().desc()).limit(20)).all()
-        expiring = conn.execute(sa.select(sa.func.count()).where(c.cert_not_after >= now)
-                                .where(c.cert_not_after < now + 30 * DAY)).scalar() or 0
-        not_seen = conn.execute(sa.select(sa.func.count())
-                                .where(c.last_at < now - not_seen_days * DAY)).scalar() or 0
+        groups = conn.execute(q).all()
         trend = trend_30(conn, now, zone)
-    return Fleet(total=int(total), seen_day=int(seen_day), seen_week=int(seen_week),
-                 in_period=int(sum(by.values())), compliant=int(by.get(True, 0)),
-                 top_failing=failing.most_common(10),
-                 agent_versions=[(v or "?", int(n)) for v, n in versions],
-                 policy_serials=[(f"{p or '?'} / {s if s is not None else '?'}", int(n))
-                                 for p, s, n in serials],
-                 trend=trend, expiring=int(expiring), not_seen=int(not_seen))
+        depts = list(conn.execute(sa.select(departments.c.department).distinct()
+                                  .order_by(departments.c.department).limit(200)).scalars())
+    total = seen_day = seen_week = in_period = compliant = n_expiring = n_stale = 0
+    failing: Counter[str] = Counter()
+    versions: Counter[str] = Counter()
+    serials: Counter[str] = Counter()
+    all_versions: set[str] = set()
+    all_serials: set[int] = set()
+    for b, ok, blocked, version, pid, serial, count, exp, old in groups:
+        n = int(count)
+        total += n
+        n_expiring += int(exp or 0)
+        n_stale += int(old or 0)
+        seen_day += n if b == 1 else 0
+        seen_week += n if b in (1, 7) else 0
+        if version:
+            all_versions.add(version)
+        if serial is not None:
+            all_serials.add(int(serial))
+        ids = [x for x in (blocked or "").split(",") if x]
+        if not (b in (1, 7) if f.period_days == 7 else b == 1):
+            continue
+        if (f.check and f.check not in ids) or \
+                (f.agent_version and version != f.agent_version) or \
+                (f.policy_serial is not None and serial != f.policy_serial) or \
+                (f.compliant is not None and bool(ok) is not f.compliant):
+            continue
+        in_period += n
+        compliant += n if ok else 0
+        for cid in ids:
+            failing[cid] += n
+        versions[version or "?"] += n
+        serials[f"{pid or '?'} / {serial if serial is not None else '?'}"] += n
+    return Fleet(total=total, seen_day=seen_day, seen_week=seen_week, in_period=in_period,
+                 compliant=compliant, top_failing=failing.most_common(10),
+                 agent_versions=versions.most_common(20),
+                 policy_serials=serials.most_common(20), trend=trend, expiring=n_expiring,
+                 not_seen=n_stale, choices={"agent_versions": sorted(all_versions)[:50],
+                                            "policy_serials": sorted(all_serials)[:50],
+                                            "departments": depts})
 
 
 def _day_totals(conn: Connection, day: str) -> dict[str, int]:

@@ -212,9 +212,8 @@ class Pages:
         now = self.c.now()
         data = await run_in_threadpool(queries.fleet, self.c.engine, f, now, self.c.cfg.zone,
                                        self.c.cfg.not_seen_days)
-        choices = await run_in_threadpool(queries.filter_choices, self.c.engine)
         return self.render(request, "fleet.html", session=info, fleet=data, f=f,
-                           choices=choices, chart=chart(data.trend),
+                           choices=data.choices, chart=chart(data.trend),
                            not_seen_days=self.c.cfg.not_seen_days,
                            query=request.url.query)
 
