@@ -181,6 +181,10 @@ class Verifier:
                         ctx.user, exc.code, exc.detail)
             if exc.code == "not_compliant" and ctx.user is not None:
                 self.cut(ctx.user, "not_compliant")
+        except Exception as exc:  # never a traceback on the wire; the log has it
+            log.exception("attest failed %s user=%s", ctx.correlation_id, ctx.user)
+            outcome = self.refusal("internal", ctx, type(exc).__name__)
+            self._record(ctx, allowed=False, code="internal", detail=type(exc).__name__)
         return outcome
 
     def _record(self, ctx: Context, *, allowed: bool, code: str | None,

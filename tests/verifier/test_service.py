@@ -226,3 +226,16 @@ def test_a_posture_ca_key_others_can_read_stops_the_start(city: City) -> None:
     key.chmod(0o644)
     with pytest.raises(ValueError, match="chmod 600"):
         Verifier(city.verifier.cfg, city.store, Gateway(city.verifier.cfg.gateway))
+
+
+def test_an_internal_failure_is_a_json_500_without_traceback(city: City) -> None:
+    class Broken(db.Store):
+        def use_nonce(self, nonce: str, cert_fp: str, now: float) -> str | None:
+            raise RuntimeError("database gone: secret detail")
+
+    v = Verifier(city.verifier.cfg, Broken(city.store.engine), Gateway(city.verifier.cfg.gateway),
+                 clock=city.clock)
+    out = v.attest(city.a.der, body(city.a, nonce(city, city.a)))
+    refused(out, "internal", 500)
+    assert "secret detail" not in json.dumps(out.body)
+    assert city.store.all_attestations()[-1]["refused_code"] == "internal"
