@@ -16,7 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from admin import gateway_certs, rdp_fingerprint
+from admin import gateway_certs, rdp_fingerprint, update_repo
 from admin import release_cmd as admin_release
 from admin.keys import load_private_key, read_passphrase
 from agent import __version__
@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin_release.register(sub)  # build-config, release sign|verify
     gateway_certs.register(sub)
     rdp_fingerprint.register(sub)
+    update_repo.register(sub)  # update-repo init|add|promote|publish|timestamp|rotate-root
     return parser
 
 

@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "diag": "agent.commands.diag",
     "cert": "agent.commands.cert",
     "tray": "agent.commands.tray",
+    "settings": "agent.commands.settings",
+    "update": "agent.commands.update",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 

@@ -32,7 +32,7 @@ import psutil
 from agent.core import exitcodes
 from agent.policy.decision import Decision, reasons_both
 from agent.policy.model import Target
-from agent.session import events
+from agent.session import active, events
 from agent.session.background import BackgroundTunnel
 from agent.session.events import EndReason, SessionEvent, Step
 from agent.session.launch import (
@@ -132,6 +132,10 @@ class Session:
         self.stop_requested.set()
 
     def run(self) -> int:
+        with active.hold():  # no self-update starts while this is held (agent/session/active.py)
+            return self._run()
+
+    def _run(self) -> int:
         cid = self.req.correlation_id
         log.info("session start: target %s, mode %s, client %s", self.req.target.id,
                  self.req.target.mode, self.req.client.flavor)

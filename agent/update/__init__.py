@@ -1,0 +1,1 @@
+"""Self-update through The Update Framework: metadata refresh, download, verification, install."""
