@@ -1,4 +1,4 @@
-"""Every threshold the posture checks use, in one object the signed policy will fill.
+"""Every threshold the posture checks use, in one object the signed policy fills.
 
 Defaults follow the foundation issue: pending security updates fail, antivirus signatures older than
 three days fail, no antivirus fails, a missing screen lock or one that waits over 15 minutes warns.
@@ -31,9 +31,10 @@ class PostureSettings:
     # os_updates: optional minimum patch level, e.g. {26100: 4946} = 26100.4946 or later
     windows_min_ubr: dict[int, int] = field(default_factory=dict)
     macos_min_version: dict[int, str] = field(default_factory=dict)  # {15: "15.6.1"}
-    # os_updates on Windows: build.UBR per Patch Tuesday (windows_patches.py; the policy may
-    # replace it), the days a PC has after a release before it must have it, and the age after
-    # which the table itself is too old to judge (two Patch Tuesdays missing).
+    # os_updates on Windows: build.UBR per Patch Tuesday (windows_patches.py; the policy's
+    # [[checks.os_updates.windows_patches]] rows replace its months and add new ones), the
+    # days a PC has after a release before it must have it, and the age after which the table
+    # itself is too old to judge (two Patch Tuesdays missing).
     windows_patches: tuple[windows_patches.WindowsPatch, ...] = windows_patches.WINDOWS_PATCHES
     windows_patch_grace_days: int = 10
     windows_patch_table_max_age_days: int = 62
@@ -42,7 +43,8 @@ class PostureSettings:
     # The one PowerShell call for all Windows checks; a cold start on a slow home PC takes
     # seconds before the first line runs. None: the same as probe_timeout_s.
     snapshot_timeout_s: float | None = None
-    # Per-check overrides of probe_timeout_s, e.g. {"antivirus": 20.0}; the policy can set them.
+    # Per-check overrides of probe_timeout_s, e.g. {"antivirus": 20.0}: the policy's `timeout_s`
+    # of each [checks.<id>] section; probe_timeout_s and snapshot_timeout_s are its [posture] keys.
     check_timeouts_s: dict[str, float] = field(default_factory=dict)
     today_override: date | None = None  # for tests of the lifecycle tables only
 
