@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.attest import wire
 from agent.policy.decision import new_correlation_id
-from verifier import evaluate, messages
+from verifier import evaluate, messages, tpm
 from verifier.config import VerifierConfig
 from verifier.db import Store
 from verifier.gateway import Gateway
@@ -47,6 +47,7 @@ STATUS = {
     "nonce_replayed": 409, "nonce_expired": 409, "policy_unknown": 409, "stale_serial": 409,
     "policy_newer": 409, "report_stale": 409, "report_future": 409, "not_compliant": 403,
     "no_assignment": 403, "policy_unavailable": 503, "internal": 500,
+    "key_attestation_invalid": 403, "key_not_hardware": 403,
 }
 
 
@@ -54,11 +55,19 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# Refusals that end a live session at once. The certificate ones are raised only after the
+# certificate was found to chain to the city CA, so its CN is the user's (a foreign certificate
+# naming someone else can never cut their session).
+CUT_AT_ONCE = ("not_compliant", "cert_revoked", "cert_expired")
+
+
 class Refused(Exception):
-    def __init__(self, code: str, detail: str, **params: str | int) -> None:
+    def __init__(self, code: str, detail: str, *, user: str | None = None,
+                 **params: str | int) -> None:
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+        self.user = user  # set only where the certificate is the city's (see CUT_AT_ONCE)
         self.params = params
 
 
@@ -78,6 +87,7 @@ class Context:
     cert_fp: str | None = None
     request: wire.AttestRequest | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
+    key: dict[str, Any] | None = None  # the key_protection entry (verifier/tpm.py), once known
 
 
 class Verifier:
@@ -148,7 +158,9 @@ class Verifier:
         try:
             check_user_certificate(cert, self.city_cas, self.crls, self.clock())
         except CertRefused as exc:
-            raise Refused(exc.code, exc.detail) from None
+            issued_by_city = exc.code in ("cert_revoked", "cert_expired")
+            raise Refused(exc.code, exc.detail,
+                          user=common_name(cert) if issued_by_city else None) from None
         user = common_name(cert)
         if not messages.USER_RE.fullmatch(user):
             raise Refused("cert_unknown_ca", "certificate CN is not a valid user name")
@@ -162,6 +174,8 @@ class Verifier:
             _cert, user, fp = self._client_cert(peer_der)
         except Refused as exc:
             log.warning("nonce refused code=%s detail=%s", exc.code, exc.detail)
+            if exc.code in CUT_AT_ONCE and exc.user is not None:
+                self.cut(exc.user, exc.code)
             return self.refusal(exc.code, None, exc.detail)
         now = self.clock().timestamp()
         value = secrets.token_urlsafe(wire.NONCE_BYTES)
@@ -175,12 +189,13 @@ class Verifier:
         try:
             outcome = self._attest(ctx, peer_der, raw)
         except Refused as exc:
+            ctx.user = ctx.user or exc.user
             outcome = self.refusal(exc.code, ctx, exc.detail, exc.params)
             self._record(ctx, allowed=False, code=exc.code, detail=exc.detail)
             log.warning("attest refused %s user=%s code=%s detail=%s", ctx.correlation_id,
                         ctx.user, exc.code, exc.detail)
-            if exc.code == "not_compliant" and ctx.user is not None:
-                self.cut(ctx.user, "not_compliant")
+            if exc.code in CUT_AT_ONCE and ctx.user is not None:
+                self.cut(ctx.user, exc.code)
         except Exception as exc:  # never a traceback on the wire; the log has it
             log.exception("attest failed %s user=%s", ctx.correlation_id, ctx.user)
             outcome = self.refusal("internal", ctx, type(exc).__name__)
@@ -195,7 +210,8 @@ class Verifier:
                 at=self.clock().timestamp(), user=ctx.user, cert_fp=ctx.cert_fp,
                 policy_id=r.policy_id if r else None, policy_serial=r.policy_serial if r else None,
                 agent_version=r.agent_version if r else None, target=r.target if r else None,
-                allowed=allowed, correlation_id=ctx.correlation_id, checks=ctx.checks,
+                allowed=allowed, correlation_id=ctx.correlation_id,
+                checks=ctx.checks + ([ctx.key] if ctx.key is not None else []),
                 refused_code=code, refused_detail=detail)
         except Exception:  # the refusal still goes out; the log says the store failed
             log.exception("cannot store attestation %s", ctx.correlation_id)
@@ -224,6 +240,8 @@ class Verifier:
         now = self.clock()
         loaded = self._policy(now)
         policy = loaded.policy
+        self._key_protection(ctx, req, enrolled, policy.verifier.key_protection
+                             if policy.verifier is not None else "any")
         if req.policy_id != policy.id:
             raise Refused("policy_unknown", f"policy {req.policy_id[:64]} is not {policy.id}",
                           policy=policy.id)
@@ -273,6 +291,26 @@ class Verifier:
         return Outcome(200, wire.Credential(pem(cred).decode("ascii"), not_after, ctx.user,
                                             assignment.pc_id, ctx.correlation_id,
                                             self.recheck_seconds).to_json())
+
+    @staticmethod
+    def _key_protection(ctx: Context, req: wire.AttestRequest, enrolled: ec.EllipticCurvePublicKey,
+                        required: str) -> None:
+        """Where the device key lives (issue 22): TPM evidence checked over this nonce, the level
+        recorded with the attestation, and ``[verifier] key_protection = "hardware"`` enforced."""
+        try:
+            found = tpm.check_key_attestation(req.key_attestation, enrolled,
+                                              wire.nonce_bytes(req.nonce))
+        except tpm.TpmEvidenceError as exc:
+            ctx.key = tpm.key_check("fail", "block", tpm.KeyAttestation(
+                "software", detail=exc.detail[:200]))
+            raise Refused("key_attestation_invalid", exc.detail) from None
+        if found.level == "hardware":
+            ctx.key = tpm.key_check("pass", "ok", found)
+        elif required == "hardware":
+            ctx.key = tpm.key_check("fail", "block", found)
+            raise Refused("key_not_hardware", "the policy requires a TPM-protected device key")
+        else:
+            ctx.key = tpm.key_check("warn", "report", found)
 
     def _policy(self, now: dt.datetime) -> evaluate.LoadedServerPolicy:
         if now >= self.policy.policy.expires:

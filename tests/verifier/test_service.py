@@ -239,3 +239,21 @@ def test_an_internal_failure_is_a_json_500_without_traceback(city: City) -> None
     refused(out, "internal", 500)
     assert "secret detail" not in json.dumps(out.body)
     assert city.store.all_attestations()[-1]["refused_code"] == "internal"
+
+
+def test_revocation_cuts_a_live_session_but_a_foreign_certificate_cannot(city: City) -> None:
+    assert attest(city, city.a).status == 200
+    foreign, fkey = pki.make_ca("BYOD DEMO city CA", city.clock.now)  # same name, other key
+    fake, _ = pki.issue_leaf(foreign, fkey, "userA", now=city.clock.now)
+    refused(city.verifier.nonce(fake.public_bytes(serialization.Encoding.DER), b""),
+            "cert_unknown_ca", 403)
+    s = city.store.session("userA")
+    assert s is not None and s.state == "live"  # a foreign "userA" cut nothing
+    ca = x509.load_pem_x509_certificate((city.lay.dir / "city-ca.pem").read_bytes())
+    ca_key = serialization.load_pem_private_key((city.lay.dir / "city-ca.key").read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    crl = pki.make_crl(ca, ca_key, [city.a.cert.serial_number], city.clock.now)
+    (city.lay.dir / "city-crl.pem").write_bytes(pki.crl_pem(crl))
+    refused(city.verifier.nonce(city.a.der, b""), "cert_revoked", 403)
+    s = city.store.session("userA")
+    assert s is not None and s.state == "cut"
