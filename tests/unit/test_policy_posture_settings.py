@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import time
 from datetime import UTC, date, datetime
 from typing import Any
@@ -285,3 +286,21 @@ def test_a_check_times_out_on_the_policy_budget_and_another_waits_longer() -> No
     assert out["os_updates"].summary.key != "probe.timeout", out["os_updates"].summary
     assert out["os_updates"].evidence["patch_table"] == "used"
     assert time.monotonic() - started < 5.0
+
+
+def test_the_complete_example_in_the_docs_is_a_valid_policy() -> None:
+    """docs/policy.md's example with its placeholders filled (a real CA PEM, an age recipient)."""
+    text = DOCS.read_text("utf-8")
+    example = text[text.index("## A complete example"):]
+    example = example[example.index("```toml\n") + 8:]
+    example = example[:example.index("```\n")]
+    demo = (resources_dir() / "policy" / "demo-policy.toml").read_text("utf-8")
+    pem = demo[demo.index("-----BEGIN CERTIFICATE-----"):
+               demo.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")]
+    filled = re.sub(r"-----BEGIN CERTIFICATE-----\n.*?\n-----END CERTIFICATE-----", pem,
+                    example, flags=re.DOTALL).replace('"age1..."', '"age1' + "q" * 58 + '"')
+    p = parse_policy(filled.encode())
+    s = posture_settings(p)
+    assert s.check_timeouts_s == {"os_updates": 30.0} and s.snapshot_timeout_s == 25.0
+    assert WindowsPatch(26100, 7623, date(2026, 1, 13), "KB5074109") in s.windows_patches
+    assert len(p.targets) == 2 and p.rule("screen_lock").enforce.value == "warn"
