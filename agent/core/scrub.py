@@ -30,36 +30,40 @@ _QUERY_NAMES = (r"access_token|id_token|refresh_token|code|token|auth|sig|signat
                 r"state|nonce|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|"
                 r"SAMLResponse|SAMLRequest|ticket|otp|pin")
 
-# (name, pattern, replacement kind). Order matters: at one position the first alternative that
-# matches wins, so the longest/most specific shapes come first.
+# (name, pattern). Order matters: at one position the first alternative that matches wins, so
+# the longest/most specific shapes come first. Each starts with a cheap look-ahead on its first
+# character(s), so a word that cannot begin a shape costs one character test per shape.
 SECRET_ALTERNATIVES: tuple[tuple[str, str], ...] = (
     # gitleaks private-key; detect-secrets PrivateKeyDetector
     ("pem", r"-----BEGIN (?P<pem_kind>[A-Z0-9 ]{0,40}?)-----(?s:.*?)"
             r"(?:-----END (?P=pem_kind)-----|\Z)"),
     # gitleaks age-secret-key (the agent's own mapping identity format), upper or lower case
-    ("age", r"(?i:AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{20,})"),
+    ("age", r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{20,}"),
     # detect-secrets BasicAuthDetector: scheme://user:password@
-    ("url_cred", r"(?i:\b(?P<url_scheme>[a-z][a-z0-9+.-]{0,20}://)[^/\s:@\"']+:[^/\s@\"']+@)"),
+    ("url_cred", r"(?=[A-Za-z][A-Za-z0-9+.-]{0,20}://)(?i:\b(?P<url_scheme>[a-z][a-z0-9+.-]{0,20}://)[^/\s:@\"']+:[^/\s@\"']+@)"),
     # trufflehog URI / OAuth detectors: credentials in a query string or form body
-    ("query", r"(?i:(?P<query_key>(?<![A-Za-z0-9_-])(?:" + _QUERY_NAMES + r")=)"
+    ("query", r"(?<=[?&;#])(?i:(?P<query_key>(?<![A-Za-z0-9_-])(?:" + _QUERY_NAMES + r")=)"
               r"[^&#\s\"'<>]+)"),
     # Cookie / Set-Cookie / Authorization / API-key headers: the whole value
-    ("header", r"(?i:(?P<header_name>\b(?:set-cookie|cookie|proxy-authorization|authorization|"
+    ("header", r"(?=[SsCcPpAaXx])(?i:(?P<header_name>\b(?:set-cookie|cookie|"
+               r"proxy-authorization|authorization|"
                r"x-api-key|x-auth-token|x-amz-security-token)\b[\"']?\s*[:=]\s*\"?)"
                + _FIELD_VALUE + ")"),
     # gitleaks jwt
     ("jwt", r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"),
     # detect-secrets BasicAuth / gitleaks authorization bearer
-    ("bearer", r"(?i:\b(?P<bearer_kind>bearer|basic)\s+(?=[A-Za-z0-9._~+/=-]{8})"
+    ("bearer", r"(?=[Bb])(?i:\b(?P<bearer_kind>bearer|basic)\s+(?=[A-Za-z0-9._~+/=-]{8})"
                r"[^\s\"',;]+)"),
     # gitleaks aws-access-token, github-pat/oauth/app, gitlab-pat, slack tokens, gcp-api-key,
     # stripe; detect-secrets AWSKeyDetector, SlackDetector, StripeDetector
-    ("vendor", r"\b(?:(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9_-]{20,}|"
+    ("vendor", r"(?=[Agxsr])\b(?:(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}|"
+               r"gh[pousr]_[A-Za-z0-9_-]{20,}|"
                r"github_pat_[A-Za-z0-9_]{40,}|glpat-[A-Za-z0-9_-]{20,}|"
                r"xox[abposr]-[A-Za-z0-9_-]{10,}|AIza[0-9A-Za-z_-]{35}|"
                r"(?:sk|rk)_live_[0-9A-Za-z]{16,})[A-Za-z0-9_-]*"),
     # detect-secrets KeywordDetector: name = value (the name is kept, the value goes)
-    ("kv", r"(?i:(?P<kv_key>(?<![A-Za-z0-9])(?:password|passwd|pwd|passphrase|secret|token|"
+    ("kv", r"(?=[PpSsTtAaCcOo])(?i:(?P<kv_key>(?<![A-Za-z0-9])(?:password|passwd|pwd|"
+           r"passphrase|secret|token|"
            r"api[_-]?key|access[_-]?key|secret[_-]?key|client[_-]?secret|private[_-]?key|otp|"
            r"pin|code|credential|credentials)(?![A-Za-z0-9]))(?P<kv_sep>[\"']?\s*[:=]\s*)"
            r"(?:\"(?:[^\"\\]|\\.)*\"|'[^']*'|\\\"(?:[^\\]|\\[^\"])*\\\"|[^\s,;&\"}]+))"),
@@ -83,20 +87,35 @@ def secret_replacement(name: str, m: re.Match[str]) -> str:
     return SECRET
 
 
-# Shapes that may start in the middle of a word (a PEM block or an age key glued to text); every
-# other shape starts a word, so positions inside a word are skipped after one look-behind: that
-# keeps the single pass fast (bench/export.py redact_mb_per_s).
-ANYWHERE = frozenset({"pem", "age"})
+_ASCII_FIRST = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/=(:.%-"
 
 
-def compile_alternatives(alternatives: tuple[tuple[str, str], ...]) -> re.Pattern[str]:
-    anywhere = [f"(?P<{n}>{p})" for n, p in alternatives if n in ANYWHERE]
-    at_start = [f"(?P<{n}>{p})" for n, p in alternatives if n not in ANYWHERE]
-    return re.compile("|".join(anywhere) + "|(?<![A-Za-z0-9])(?:" + "|".join(at_start) + ")")
+def compile_alternatives(alternatives: tuple[tuple[str, str], ...],
+                         first_chars: str = "") -> re.Pattern[str]:
+    """One pattern: a lead character that is not a letter or digit, then any alternative.
+
+    Every shape starts a word, so it follows a character that is not [A-Za-z0-9] (the text gets
+    a leading newline in :func:`substitute`). Starting the whole pattern with that character
+    class lets the regex engine skip the inside of words in its C search loop instead of
+    trying every alternative at every position: that is what makes one pass over a 50 MB log
+    fast enough (bench/export.py ``redact_mb_per_s``). The lead is put back by ``substitute``.
+    """
+    body = "|".join(f"(?P<{name}>{pat})" for name, pat in alternatives)
+    # After the lead, only a character some shape can start with (letters, digits and the few
+    # signs e-mail, paths, IPv6, phone and PEM shapes start with) enters the alternatives.
+    # ``first_chars``: more characters a shape may start with (the first letters of the user's
+    # and host's names, which may be Japanese).
+    extra = re.escape("".join(sorted(set(first_chars) - set(_ASCII_FIRST))))
+    return re.compile(f"(?P<lead>[^A-Za-z0-9])(?=[A-Za-z0-9_+/=(:.%{extra}-])(?:{body})")
 
 
 _SECRETS = compile_alternatives(SECRET_ALTERNATIVES)
 SECRET_NAMES = frozenset(name for name, _ in SECRET_ALTERNATIVES)
+# A key block or an age key glued to a word ("keyAGE-SECRET-KEY-1...") has no lead character;
+# these two also run anywhere, only when their literal marker is in the text (a C-speed test).
+_GLUED = re.compile("|".join(f"(?P<{n}>{p})" for n, p in SECRET_ALTERNATIVES
+                             if n in ("pem", "age")))
+_GLUED_MARKERS = ("-----BEGIN", "AGE-SECRET-KEY-1")
 
 
 def normalize(s: str) -> str:
@@ -107,13 +126,19 @@ def normalize(s: str) -> str:
 def substitute(pattern: re.Pattern[str], s: str,
                other: Callable[[str, re.Match[str]], str] | None = None) -> str:
     """One pass of ``pattern`` (built by :func:`compile_alternatives`); secret alternatives are
-    replaced here, any other alternative by ``other``."""
+    replaced here, any other alternative by ``other`` (given the alternative's name and the
+    match; the alternative's own text is ``m.group(name)``)."""
+    if any(marker in s for marker in _GLUED_MARKERS):
+        s = _GLUED.sub(lambda m: secret_replacement(m.lastgroup or "", m), s)
+
     def repl(m: re.Match[str]) -> str:
         name = m.lastgroup or ""
         if name in SECRET_NAMES:
-            return secret_replacement(name, m)
-        return other(name, m) if other is not None else m.group(0)
-    return pattern.sub(repl, s)
+            return m.group("lead") + secret_replacement(name, m)
+        if other is None:
+            return m.group(0)
+        return m.group("lead") + other(name, m)
+    return pattern.sub(repl, "\n" + s)[1:]
 
 
 def scrub_secrets(s: str) -> str:

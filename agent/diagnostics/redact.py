@@ -32,22 +32,24 @@ __all__ = ["Redactor", "my_number_valid", "scrub_secrets"]
 _SEP = r"(?:[ \t]*[-\u2010-\u2015\u2212\u30fc][ \t]*|[ \t]+)"
 PII_ALTERNATIVES: tuple[tuple[str, str], ...] = (
     ("email", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"),
-    ("home", r"(?i:(?:[A-Z]:\\+Users\\+|/home/|/Users/)(?P<home_user>[^\\/\s\"':]+))"),
+    ("home", r"(?=[A-Za-z]:|/)(?i:(?:[A-Z]:\\+Users\\+|/home/|/Users/)"
+             r"(?P<home_user>[^\\/\s\"':]+))"),
     # nmcli 802-11-wireless.ssid, netsh "SSID 1 : name", airport "SSID: name", JSON "ssid"
-    ("ssid", r"(?i:(?P<ssid_key>(?<![A-Za-z0-9])(?:ssid|essid|network[ _-]?name|"
+    ("ssid", r"(?=[SsEeNnWw])(?i:(?P<ssid_key>(?<![A-Za-z0-9])(?:ssid|essid|network[ _-]?name|"
              r"wi-?fi[ _-]?name)(?:[ \t]+\d+)?[\"']?[ \t]*[:=][ \t]*)"
              r"(?P<ssid_value>\"(?:[^\"\\]|\\.)*\"|\\\"(?:[^\\]|\\[^\"])*\\\"|'[^'\r\n]*'"
              r"|[^\s,;}\"\\][^\r\n,;}\"\\]*))"),
     ("names", r"(?!x)x"),  # replaced per Redactor by the user's and host's own names
-    ("mac", r"\b[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}\b"),
-    ("digit_token", r"(?<![A-Za-z0-9_+/=-])(?=[A-Za-z0-9_+/=-]*[A-Za-z_])"
+    ("mac", r"(?=[0-9A-Fa-f]{2}[:-])\b[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}\b"),
+    ("digit_token", r"(?=[A-Za-z0-9_+/=-]{8})(?<![A-Za-z0-9_+/=-])(?=[A-Za-z0-9_+/=-]*[A-Za-z_])"
                     r"(?=[A-Za-z0-9_+/=-]*\d{7})[A-Za-z0-9_+/=-]+"),
-    ("ipv4", r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])"),
-    ("ipv6", r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])"),
-    ("twelve", r"(?<!\d)(?P<tw1>\d{4})[ -]?(?P<tw2>\d{4})[ -]?(?P<tw3>\d{4})(?!\d)"),
+    ("ipv4", r"(?=\d)(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])"),
+    ("ipv6", r"(?=[0-9A-Fa-f]{0,4}:)(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}"
+             r"(?![0-9A-Fa-f:])"),
+    ("twelve", r"(?=\d)(?<!\d)(?P<tw1>\d{4})[ -]?(?P<tw2>\d{4})[ -]?(?P<tw3>\d{4})(?!\d)"),
     # Japanese numbers: fixed lines 0X-XXXX-XXXX (10 digits), mobiles 070/080/090, IP phones
     # 050, free dial 0120, +81 forms; hyphens, dashes or spaces; (03) 1234-5678.
-    ("phone", r"(?<![\d-])(?:\+81" + _SEP + r"?\(?0?\)?\d{1,4}" + _SEP + r"?\d{1,4}" + _SEP
+    ("phone", r"(?=[0+(])(?<![\d-])(?:\+81" + _SEP + r"?\(?0?\)?\d{1,4}" + _SEP + r"?\d{1,4}" + _SEP
               + r"?\d{4}|\(0\d{1,4}\)" + _SEP + r"?\d{1,4}" + _SEP + r"?\d{4}|0\d{1,4}" + _SEP
               + r"\d{1,4}" + _SEP + r"\d{3,4}|0\d{9,10})(?![\d-])"),
 )
@@ -86,11 +88,14 @@ def _pattern(names: tuple[str, ...]) -> re.Pattern[str]:
     if names:
         # Boundaries that also work next to Japanese text and path separators.
         alt = "|".join(re.escape(n) for n in names)
-        name_pat = r"(?i:(?<![A-Za-z0-9_.-])(?:" + alt + r")(?![A-Za-z0-9_-]))"
+        first = "".join(sorted({c for n in names for c in (n[0].lower(), n[0].upper())}))
+        name_pat = (f"(?=[{re.escape(first)}])" + r"(?i:(?<![A-Za-z0-9_.-])(?:" + alt
+                    + r")(?![A-Za-z0-9_-]))")
     else:
         name_pat = r"(?!x)x"
     pii = tuple((n, name_pat if n == "names" else p) for n, p in PII_ALTERNATIVES)
-    return scrub.compile_alternatives(scrub.SECRET_ALTERNATIVES + pii)
+    firsts = "".join({c for n in names for c in (n[0].lower(), n[0].upper())})
+    return scrub.compile_alternatives(scrub.SECRET_ALTERNATIVES + pii, firsts)
 
 
 @dataclass
@@ -127,7 +132,7 @@ class Redactor:
         return scrub.substitute(self._re, scrub.normalize(s), self._personal)
 
     def _personal(self, name: str, m: re.Match[str]) -> str:
-        raw = m.group(0)
+        raw = m.group(name)
         if name == "email":
             return self._pseudonym("email", raw.lower())
         if name == "home":

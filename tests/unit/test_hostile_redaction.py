@@ -150,3 +150,14 @@ def test_useful_text_still_reads() -> None:
     out = r.text(line)
     assert "10.0.26200.7171" in out and "12:30:45" in out and "2026-11-27" in out
     assert "20261201T211450Z" in out and "33890" in out
+
+
+@PROFILE
+@given(st.text(alphabet=st.sampled_from(list("abcXYZ019_")), min_size=1, max_size=12),
+       st.text(alphabet=st.sampled_from(list(_BECH32)), min_size=58, max_size=58))
+def test_keys_glued_to_a_word_are_still_found(prefix: str, body: str) -> None:
+    for secret, gone in ((f"AGE-SECRET-KEY-1{body}", body),
+                         (f"-----BEGIN PRIVATE KEY-----\nMII{body}\n-----END PRIVATE KEY-----",
+                          body)):
+        assert _gone(gone, Redactor().text(prefix + secret))
+        assert _gone(gone, scrub_secrets(prefix + secret))
