@@ -621,22 +621,27 @@ def _rows(prefix: str, keys: tuple[Key, ...], built_in: PostureSettings) -> list
     return out
 
 
-def docs_tables() -> str:
-    """The field tables of docs/policy.md, from SECTIONS (a test keeps the two equal)."""
+def docs_tables(sections: Mapping[str, Section] | None = None) -> str:
+    """The field tables of docs/policy.md, from ``SECTIONS`` (a test keeps the two equal)."""
+    sections = SECTIONS if sections is None else sections
     built_in = PostureSettings()
     head = ["| key | type | default | meaning |", "|---|---|---|---|"]
     lines = [DOCS_BEGIN, "", "Keys of every `[checks.<id>]` section:", "", *head,
              *_rows("", COMMON_KEYS, built_in), "", "Each check's own keys (all optional unless "
              "marked required; omitted = the agent's built-in default):", ""]
-    for cid in ALL_CHECK_IDS:
-        section = SECTIONS[f"checks.{cid}"]
-        own = _CHECK_KEYS[cid]
-        lines.append(f"`[checks.{cid}]`: {section.doc}." + ("" if own else " No own keys."))
+    for path, section in sections.items():
+        if not path.startswith("checks."):
+            continue
+        own = tuple(k for k in section.keys if k not in COMMON_KEYS)
+        lines.append(f"`[{path}]`: {section.doc}." + ("" if own else " No own keys."))
         lines.append("")
         if own:
             lines.extend([*head, *_rows("", own, built_in), ""])
-    lines.extend([f"`[posture]`: {POSTURE.doc}.", "", *head, *_rows("", POSTURE.keys, built_in),
-                  "", DOCS_END])
+    for path, section in sections.items():
+        if not path.startswith("checks."):
+            lines.extend([f"`[{path}]`: {section.doc}.", "", *head,
+                          *_rows("", section.keys, built_in), ""])
+    lines.append(DOCS_END)
     return "\n".join(lines)
 
 
