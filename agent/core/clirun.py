@@ -77,7 +77,14 @@ def guarded(body: Callable[[], int], lang: str, log_file: Path | None,
         code = int(body())
         sys.stdout.flush()  # a closed pipe shows here, inside the guard
         return code
-    except SystemExit:
+    except SystemExit:  # argparse's --help, --version and usage errors
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+            return exitcodes.PIPE_CLOSED
+        except (OSError, ValueError):
+            pass
         raise
     except AgentError as exc:
         logger.info("stopped: %s (%s)", exc.detail or exc.message.key, type(exc).__name__)
