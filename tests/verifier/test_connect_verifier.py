@@ -6,6 +6,7 @@ the tunnel opens; without a verifier it does not open the tunnel at all (fail cl
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -13,14 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from testkit.procs import stop, wait_for
+from testkit.verifier import load_user
 from tests.conftest import require
 from tests.integration import secret_service, xrdp_server
 from tests.integration.custom_install import agent_process, make_install
 from tests.integration.test_session_e2e import Events, clients_alive
 from tests.unit.test_policy_support import Signer
-from verifier import demo
+from verifier import demo, pki
 from verifier.db import Assignment
 from verifier.gateway import backends_text
 
@@ -157,5 +162,36 @@ def test_connect_without_a_reachable_verifier_opens_nothing(world: World) -> Non
         assert error["message"]["ja"] and error["message"]["en"]
         assert proc.wait(timeout=30) == 4
         assert not world.xrdp.logged_in()
+    finally:
+        stop(proc)  # type: ignore[arg-type]
+
+
+
+def test_a_revocation_mid_session_ends_it_at_the_gateway_and_in_the_agent(world: World) -> None:
+    proc = agent_process(world.app, ["connect", "office", "--events", "--user", world.xrdp.user,
+                                     "--password-stdin", "--recheck-seconds", "2"], world.env,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(world.xrdp.password + "\n")
+    proc.stdin.close()
+    events = Events(proc)
+    try:
+        events.wait_for("started", 90)
+        d = world.lay.dir
+        ca = x509.load_pem_x509_certificate((d / "city-ca.pem").read_bytes())
+        key = serialization.load_pem_private_key((d / "city-ca.key").read_bytes(), None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        serial = load_user(world.lay, "userA", d).cert.serial_number
+        (d / "city-crl.pem").write_bytes(pki.crl_pem(pki.make_crl(
+            ca, key, [serial], dt.datetime.now(dt.UTC))))
+        warned = events.wait_for("noncompliant", 30)  # the agent's re-check heard the refusal
+        assert warned["reasons"], warned
+        ended = events.wait_for("ended", 30)
+        # Whichever comes first ends it: the gateway's cut (the tunnel's connection closes:
+        # an error step, exit 4) or the agent's own countdown (noncompliant, exit 3).
+        code = proc.wait(timeout=30)
+        assert (ended["reason"], code) in (("noncompliant", 3), ("error", 4)), events.seen
+        log = verifier_log(world)
+        assert "session cut user=userA pc=pcA reason=cert_revoked" in log, log[-2000:]
     finally:
         stop(proc)  # type: ignore[arg-type]
