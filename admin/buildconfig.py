@@ -189,8 +189,49 @@ def _check_policy(policy_path: Path, anchors: Sequence[signing.TrustAnchor], *,
     return policy, signer
 
 
+def load_managed(path: Path) -> bytes:
+    """IT's managed settings (the TOML of /etc/byod-agent/managed.toml) as resources/managed.json;
+    every key must be one the agent reads, with a usable value (agent/settings/managed.py)."""
+    from agent.settings import managed  # noqa: PLC0415
+
+    try:
+        raw = managed.parse_toml(path.read_bytes())
+    except (OSError, ValueError, UnicodeError) as exc:
+        raise _refuse("managed_unusable", f"{path}: {exc}", path=str(path),
+                      reason=str(exc)[:200]) from exc
+    settings = {}
+    for key, value in raw.items():
+        good = managed.coerce(key, value)
+        if good is None:
+            raise _refuse("managed_unusable", f"{path}: {key}", path=str(path),
+                          reason=f"{key} = {str(value)[:80]}")
+        settings[key] = good
+    doc = {"format": "byod-managed/1", "settings": settings}
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def load_update_root(path: Path, *, now: datetime) -> bytes:
+    """A TUF root.json (byod-admin update-repo init), self-signed and not expired."""
+    from tuf.api.metadata import Metadata, Root  # noqa: PLC0415
+
+    try:
+        data = path.read_bytes()
+        md = Metadata[Root].from_bytes(data)
+        if not isinstance(md.signed, Root):
+            raise ValueError("not root metadata")
+        md.signed.verify_delegate(Root.type, md.signed_bytes, md.signatures)
+    except (OSError, ValueError, Exception) as exc:  # tuf raises its own error types
+        raise _refuse("update_root_unusable", f"{path}: {exc}", path=str(path),
+                      reason=str(exc)[:200]) from exc
+    if md.signed.is_expired(now):
+        raise _refuse("update_root_unusable", f"{path}: expired", path=str(path), reason="expired")
+    return data
+
+
 def make_config(policy_path: Path, trust: Sequence[Path], out: Path, *,
                 gateway_ca: Path | None = None, helpdesk_key: Path | None = None,
+                managed: Path | None = None, update_root: Path | None = None,
+                release_keys: Sequence[Path] = (),
                 now: datetime | None = None) -> BuildConfig:
     """Validate everything, then write ``out`` (which must not exist or be empty)."""
     now = now or datetime.now(UTC)
@@ -216,6 +257,13 @@ def make_config(policy_path: Path, trust: Sequence[Path], out: Path, *,
         files["gateway-ca.pem"] = ca_pem.encode("ascii")
     if helpdesk is not None:
         files["helpdesk.age"] = (helpdesk + "\n").encode("ascii")
+    if managed is not None:  # locked settings for PCs no MDM reaches (docs/it-guide.md)
+        files["managed.json"] = load_managed(managed)
+    if update_root is not None:  # the TUF root the agent trusts (byod-admin update-repo init)
+        files["update/root.json"] = load_update_root(update_root, now=now)
+    for pub in release_keys:  # the release key(s) the agent checks after TUF
+        files[f"update/release-keys/{pub.stem}.pub"] = signing.public_key_pem(
+            load_anchor(pub).key)
     config = BuildConfig(policy.id, policy.serial, policy.expires.isoformat(), signer.key_id,
                          tuple(a.key_id for a in anchors),
                          {k: hashlib.sha256(v).hexdigest() for k, v in files.items()},

@@ -31,6 +31,9 @@ def build_config(args: argparse.Namespace) -> int:
     config = make_config(Path(args.policy), [Path(p) for p in args.trust], out,
                          gateway_ca=Path(args.gateway_ca) if args.gateway_ca else None,
                          helpdesk_key=Path(args.helpdesk_key) if args.helpdesk_key else None,
+                         managed=Path(args.managed) if args.managed else None,
+                         update_root=Path(args.update_root) if args.update_root else None,
+                         release_keys=[Path(p) for p in args.release_key or ()],
                          now=datetime.now(UTC))
     _say(msg("buildconfig.done", out=str(out), id=config.policy_id, serial=config.serial,
              expires=config.expires, anchors=", ".join(config.anchors)))
@@ -87,6 +90,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     b.add_argument("--gateway-ca", help="gateway CA (PEM); must be the policy's tunnel gateway_ca")
     b.add_argument("--helpdesk-key", help="help-desk age recipient file; must be the policy's "
                    "[diagnostics] helpdesk_public_key")
+    b.add_argument("--managed", help="managed settings TOML (the keys of "
+                   "/etc/byod-agent/managed.toml), locked on every PC this installer reaches")
+    b.add_argument("--update-root", help="TUF root.json of the update repository")
+    b.add_argument("--release-key", action="append", metavar="PUB",
+                   help="release signing .pub the agent checks updates with (repeatable)")
     b.add_argument("--out", required=True, help="new (or empty) directory to write")
     b.set_defaults(handler=build_config)
     rel = sub.add_parser("release", help="sign or verify a release directory (SHA256SUMS)")

@@ -170,6 +170,11 @@ def lay_config(resources: Path, config: Path | None) -> None:
         shutil.rmtree(resources / sub, ignore_errors=True)
         shutil.copytree(config / sub, resources / sub)
     shutil.copy2(config / buildconfig.MANIFEST, resources / buildconfig.MANIFEST)
+    if (config / "managed.json").is_file():  # locked settings (agent/settings/managed.py)
+        shutil.copy2(config / "managed.json", resources / "managed.json")
+    if (config / "update").is_dir():  # TUF root and release keys (agent/update)
+        shutil.rmtree(resources / "update", ignore_errors=True)
+        shutil.copytree(config / "update", resources / "update")
 
 
 def desktop_entry(name: str, exec_line: str, *, autostart: bool, demo: bool) -> str:

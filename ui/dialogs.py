@@ -17,18 +17,21 @@ from PySide6.QtWidgets import (
 from agent import __version__
 from agent.core import i18n
 from agent.settings.autostart import Autostart
+from agent.settings.managed import ManagedSettings
 
 
 class SettingsDialog(QDialog):
     """Language override and start at login. Applied by the caller on accept."""
 
     def __init__(self, lang: str, language_pref: str, autostart: Autostart,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, managed: ManagedSettings | None = None) -> None:
         super().__init__(parent)
+        self.managed = managed or ManagedSettings()
         self.setObjectName("settings-dialog")
         self.setWindowTitle(i18n.text("ui.settings.title", lang))
         self.autostart = autostart
         form = QFormLayout()
+        self.layout_form = form
         self.language = QComboBox()
         for value in ("auto", *i18n.LANGS):
             self.language.addItem(i18n.text(f"ui.settings.lang.{value}", lang), value)
@@ -44,6 +47,7 @@ class SettingsDialog(QDialog):
         except OSError:
             self.start_at_login.setChecked(False)
         form.addRow(self.start_at_login)
+        self._show_locked(lang)
         self.error = QLabel()
         self.error.setTextFormat(Qt.TextFormat.PlainText)
         self.error.setWordWrap(True)
@@ -64,13 +68,35 @@ class SettingsDialog(QDialog):
         lay.addWidget(buttons)
         self.lang = lang
 
+    def _show_locked(self, lang: str) -> None:
+        """Settings IT locked (agent/settings/managed.py): their value, greyed out, and why."""
+        tip = i18n.text("ui.settings.locked_tip", lang)
+        if self.managed.is_locked("Language"):
+            self.language.setCurrentIndex(max(0, self.language.findData(
+                self.managed.value("Language"))))
+            self.language.setEnabled(False)
+            self.language.setToolTip(tip)
+        if self.managed.is_locked("StartAtLogin"):
+            self.start_at_login.setChecked(bool(self.managed.value("StartAtLogin")))
+            self.start_at_login.setEnabled(False)
+            self.start_at_login.setToolTip(tip)
+        if self.managed.locked:
+            self.locked_note = QLabel(i18n.text("ui.settings.locked_note", lang))
+            self.locked_note.setWordWrap(True)
+            self.layout_form.addRow(self.locked_note)
+
     def chosen_language(self) -> str:
+        if self.managed.is_locked("Language"):
+            return str(self.managed.value("Language"))
         return str(self.language.currentData())
 
     def apply_autostart(self, argv: list[str]) -> bool:
         """Write or remove the OS entry; on failure say why and keep the dialog open."""
         try:
-            if self.start_at_login.isChecked():
+            wanted = self.start_at_login.isChecked()
+            if self.managed.is_locked("StartAtLogin"):  # the lock wins over the widget
+                wanted = bool(self.managed.value("StartAtLogin"))
+            if wanted:
                 self.autostart.enable(argv, i18n.text("ui.app_name", self.lang),
                                       i18n.text("ui.autostart.comment", self.lang))
             else:
@@ -86,12 +112,15 @@ class SettingsDialog(QDialog):
 class AboutDialog(QDialog):
     """Exactly what the agent reads here, and what leaves the PC, when and to whom."""
 
-    def __init__(self, lang: str, parent: QWidget | None = None) -> None:
+    def __init__(self, lang: str, parent: QWidget | None = None,
+                 update_lines: list[str] | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("about-dialog")
         self.setWindowTitle(i18n.text("ui.about.title", lang))
         lay = QVBoxLayout(self)
         parts = [f"<h3>{_esc(i18n.text('ui.about.version', lang, version=__version__))}</h3>"]
+        # channel and last update check (agent/update/state.py about_lines)
+        parts += [f"<p>{_esc(line)}</p>" for line in update_lines or ()]
         for section in ("reads", "leaves"):
             items = "".join(f"<li>{_esc(line)}</li>" for line in
                             i18n.text(f"ui.about.{section}", lang).splitlines() if line.strip())

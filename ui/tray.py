@@ -30,7 +30,9 @@ from agent.posture.context import current_os
 from agent.presentation import notify
 from agent.presentation.status_view import StatusView, TrayState
 from agent.session.clients import needs_credentials
+from agent.settings import store as settings_store
 from agent.settings.autostart import Autostart
+from agent.update import state as update_state
 from ui import prefs as prefs_mod
 from ui.cert_dialog import CertDialog
 from ui.dialogs import AboutDialog, SettingsDialog
@@ -260,7 +262,8 @@ class TrayController(QObject):
     def open_settings(self) -> SettingsDialog:
         if self.autostart is None:  # this OS and user
             self.autostart = Autostart(current_os(), Path.home(), dict(os.environ))
-        dialog = SettingsDialog(self.lang, self.prefs.language, self.autostart)
+        dialog = SettingsDialog(self.lang, self.prefs.language, self.autostart,
+                                managed=settings_store.current(current_os())[0])
         dialog.accepted.connect(lambda: self._apply_settings(dialog))
         # Right after the window closes (saved or not): the user may have fixed something
         # in the OS settings meanwhile.
@@ -295,7 +298,10 @@ class TrayController(QObject):
         return dialog
 
     def open_about(self) -> AboutDialog:
-        dialog = AboutDialog(self.lang)
+        _, values = settings_store.current(current_os())
+        dialog = AboutDialog(self.lang, update_lines=update_state.about_lines(
+            self.lang, channel=str(values["UpdateChannel"]),
+            status=update_state.load(update_state.status_path())))
         self._keep("about", dialog)
         return dialog
 

@@ -7,8 +7,10 @@ Sources, first wins per key (docs/it-guide.md, "Managed settings"):
    Windows ``HKLM\\Software\\Policies\\BYOD Agent`` (the ADMX template in installer/windows/admx),
    macOS ``/Library/Managed Preferences/jp.lg.byod-agent.plist`` (a configuration profile, sample in
    installer/macos/byod-agent.mobileconfig), Linux ``/etc/byod-agent/managed.toml``;
-2. ``managed.json`` that ``byod-admin build-config --managed`` put into the installer's resources
-   (read-only after install: the unmanaged majority of staff PCs gets the same locks this way).
+2. what the installer set: on Windows the MSI's public properties for silent installs
+   (``HKCU\\Software\\BYOD Agent\\Installer\\Managed``), then ``managed.json`` that
+   ``byod-admin build-config --managed`` put into the installer's resources (read-only after
+   install: the unmanaged majority of staff PCs gets the same locks this way).
 
 A key set by either source is **locked**: the Settings dialog shows it greyed out with who set it,
 and ``byod-agent settings set`` refuses it. A value of the wrong type or out of range is ignored
@@ -36,7 +38,8 @@ from agent.core.paths import resources_dir
 
 log = logging.getLogger("agent.settings")
 
-POLICY_KEY = r"Software\Policies\BYOD Agent"  # under HKEY_LOCAL_MACHINE
+POLICY_KEY = r"Software\Policies\BYOD Agent"  # under HKEY_LOCAL_MACHINE (the ADMX's)
+MSI_KEY = r"Software\BYOD Agent\Installer\Managed"  # under HKEY_CURRENT_USER (MSI properties)
 MACOS_DOMAIN = "jp.lg.byod-agent"
 MACOS_PATH = Path("/Library/Managed Preferences") / f"{MACOS_DOMAIN}.plist"
 LINUX_PATH = Path("/etc/byod-agent/managed.toml")
@@ -108,6 +111,8 @@ def coerce(key: str, raw: object) -> Value | None:
             return raw
         if isinstance(raw, int) and raw in (0, 1):  # REG_DWORD from the ADMX enabled/disabled
             return bool(raw)
+        if isinstance(raw, str) and raw.strip().lower() in ("1", "0", "true", "false"):
+            return raw.strip().lower() in ("1", "true")  # an MSI property is a string
         return None
     if not isinstance(raw, str):
         return None
@@ -145,8 +150,8 @@ class ManagedSettings:
 def _collect(raw: Mapping[str, object], source: Source,
              into: dict[str, Locked], ignored: list[str]) -> None:
     for key, value in raw.items():
-        if key in into:
-            continue  # a higher source set it already
+        if key in into or value == "":
+            continue  # a higher source set it already; "" is an MSI property not given
         good = coerce(key, value)
         if good is None:
             ignored.append(key)
@@ -211,9 +216,10 @@ def from_registry_values(values: Mapping[str, tuple[object, int]]) -> dict[str, 
 
 # -- I/O ---------------------------------------------------------------------------------------
 class RegistryReader(Protocol):
-    """Reads every value under one HKLM key; ``WinregReader`` in production, a dict in tests."""
+    """Every value under one key of a hive ("HKLM" or "HKCU"); ``WinregReader`` in production,
+    a dict in tests."""
 
-    def values(self, key: str) -> Mapping[str, tuple[object, int]]: ...
+    def values(self, hive: str, key: str) -> Mapping[str, tuple[object, int]]: ...
 
 
 class WinregReader:
@@ -222,11 +228,12 @@ class WinregReader:
     def __init__(self) -> None:
         self._winreg = importlib.import_module("winreg")
 
-    def values(self, key: str) -> Mapping[str, tuple[object, int]]:
+    def values(self, hive: str, key: str) -> Mapping[str, tuple[object, int]]:
         w = self._winreg
         out: dict[str, tuple[object, int]] = {}
+        root = w.HKEY_LOCAL_MACHINE if hive == "HKLM" else w.HKEY_CURRENT_USER
         try:
-            handle = w.OpenKey(w.HKEY_LOCAL_MACHINE, key, 0, w.KEY_READ | w.KEY_WOW64_64KEY)
+            handle = w.OpenKey(root, key, 0, w.KEY_READ | w.KEY_WOW64_64KEY)
         except OSError:
             return out  # no policy key: nothing is managed
         with handle:
@@ -257,7 +264,7 @@ def read_platform(os_name: str, *, registry: RegistryReader | None = None,
     try:
         if os_name == "windows":
             reader = registry or WinregReader()
-            return from_registry_values(reader.values(POLICY_KEY))
+            return from_registry_values(reader.values("HKLM", POLICY_KEY))
         if os_name == "macos":
             data = _read_file(path or MACOS_PATH)
             return {} if data is None else parse_plist(data)
@@ -278,6 +285,19 @@ def read_embedded(directory: Path | None = None) -> dict[str, object]:
         return {}
 
 
+def read_msi(registry: RegistryReader | None = None) -> dict[str, object]:
+    """Windows: the values the MSI's public properties wrote (HKCU, per-user install)."""
+    try:
+        return from_registry_values((registry or WinregReader()).values("HKCU", MSI_KEY))
+    except (OSError, ValueError) as exc:
+        log.warning("MSI managed settings unreadable: %s", exc)
+        return {}
+
+
 def load(os_name: str, *, registry: RegistryReader | None = None, path: Path | None = None,
          resources: Path | None = None) -> ManagedSettings:
-    return merge(read_platform(os_name, registry=registry, path=path), read_embedded(resources))
+    """Platform first; then what the installer set (the MSI's properties over managed.json)."""
+    installer = read_embedded(resources)
+    if os_name == "windows":
+        installer = {**installer, **{k: v for k, v in read_msi(registry).items() if v != ""}}
+    return merge(read_platform(os_name, registry=registry, path=path), installer)

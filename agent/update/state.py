@@ -72,3 +72,20 @@ def load(path: Path) -> Status:
 
 def save(path: Path, status: Status) -> None:
     atomic_write(path, (json.dumps(asdict(status), indent=2) + "\n").encode("utf-8"), mode=0o600)
+
+
+def about_lines(lang: str, *, channel: str, status: Status) -> list[str]:
+    """What the About dialog says about updates: the channel and when the last check ran."""
+    from agent.core import i18n  # noqa: PLC0415
+
+    lines = [i18n.text("ui.about.update_channel", lang, channel=channel)]
+    when = status.last_check_time()
+    if when is None or status.outcome is None:
+        lines.append(i18n.text("ui.about.update_never", lang))
+    else:
+        from agent.policy.schema import JST  # noqa: PLC0415
+
+        shown = when.astimezone(JST).strftime("%Y-%m-%d %H:%M JST")
+        lines.append(i18n.text("ui.about.update_last", lang, at=shown,
+                               outcome=i18n.text(f"update.outcome_short.{status.outcome}", lang)))
+    return lines
