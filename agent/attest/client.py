@@ -15,7 +15,7 @@ import json
 import os
 import ssl
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,10 @@ from agent.core import i18n, netdeadline
 from agent.core.errors import AgentError
 from agent.core.messages import msg
 from agent.keystore import Identity, KeystoreError
+from agent.keystore.providers import Signer, tpm2
 from agent.keystore.tls import client_context
 
+Evidence = Callable[[bytes], dict[str, Any]]  # nonce bytes -> key_attestation
 TIMEOUT_S = 10.0
 TOTAL_DEADLINE_S = 20.0  # one request and its answer, wall clock
 MAX_ANSWER = 64 * 1024
@@ -115,26 +117,53 @@ def load_device_key(identity: Identity) -> ec.EllipticCurvePrivateKey:
     return key
 
 
+def device_signer(identity: Identity) -> Signer:
+    """The enrolled key as a signer: the TPM key for a hardware identity, else the software key."""
+    if identity.protection != "hardware":
+        return load_device_key(identity)
+    try:
+        return tpm2.TpmKey(identity.key_path.read_bytes())
+    except (OSError, KeystoreError) as exc:
+        raise _local("key", type(exc).__name__) from None
+
+
+def _tpm_evidence(identity: Identity) -> Evidence | None:
+    if identity.protection != "hardware":
+        return None
+    signer = device_signer(identity)
+    return getattr(signer, "key_evidence", None)
+
+
 def obtain_credential(endpoint: VerifierEndpoint, identity: Identity,
                       report: Mapping[str, Any], *, policy_id: str, policy_serial: int,
                       agent_version: str, target: str,
-                      key: ec.EllipticCurvePrivateKey | None = None,
-                      context: ssl.SSLContext | None = None) -> wire.Credential:
+                      key: Signer | None = None,
+                      context: ssl.SSLContext | None = None,
+                      evidence: Evidence | None = None) -> wire.Credential:
     """One attestation. ``key`` defaults to the identity's own key (tests pass another one to
-    prove the verifier refuses it). Raises VerifierError with the verifier's own ja/en text."""
+    prove the verifier refuses it). A hardware identity adds the TPM's key attestation over the
+    verifier's nonce (``evidence`` replaces it in tests). Raises VerifierError with the
+    verifier's own ja/en text."""
     try:
         ctx = context or client_context(endpoint.ca_pem, identity)
     except KeystoreError as exc:
         raise _local("key", exc.message.key) from None
-    signer = key or load_device_key(identity)
+    signer = key or device_signer(identity)
+    make_evidence = evidence or _tpm_evidence(identity)
     _, doc = _post(endpoint, ctx, wire.NONCE_PATH, b'{"v":1}')
     try:
         nonce = wire.NonceResponse.parse(doc)
     except wire.WireError as exc:
         raise _local("protocol", exc.detail) from None
-    enrolled = load_device_key(identity).public_key() if key is not None else signer.public_key()
+    enrolled = device_signer(identity).public_key() if key is not None else signer.public_key()
+    try:
+        attestation = (make_evidence(wire.nonce_bytes(nonce.nonce))
+                       if make_evidence is not None else None)
+    except KeystoreError as exc:
+        raise _local("key", exc.message.key) from None
     request = wire.AttestRequest(nonce.nonce, report, policy_id, policy_serial, agent_version,
-                                 target, wire.public_key_pem(enrolled)).sign(signer)
+                                 target, wire.public_key_pem(enrolled),
+                                 key_attestation=attestation).sign(signer)
     _, answer = _post(endpoint, ctx, wire.ATTEST_PATH, wire.canonical_json(request.to_json()))
     try:
         return wire.Credential.parse(answer)
@@ -162,6 +191,8 @@ def gateway_context(credential_path: Path, identity: Identity, gateway_ca_pem: s
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_verify_locations(cadata=gateway_ca_pem)
+    if identity.protection == "hardware":  # the TPM signs the handshake (tpm2-openssl)
+        tpm2.enable_openssl_provider()
     passphrase = identity.passphrase
     ctx.load_cert_chain(str(credential_path), str(identity.key_path), password=lambda: passphrase)
     return ctx

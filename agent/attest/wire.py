@@ -22,6 +22,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from agent.keystore.providers import Signer
+
 VERSION = 1
 MAX_BODY_BYTES = 256 * 1024  # a six-check report is ~6 KiB; evidence lists stay well below this
 MAX_DEPTH = 12
@@ -112,12 +114,18 @@ class AttestRequest:
     target: str
     public_key_pem: str  # the key the credential is issued for: must be the enrolled one
     signature: str = ""  # base64 DER ECDSA over canonical_json(payload())
+    # Optional (issue 22): proof that the key lives in a TPM (verifier/tpm.py checks it). Absent
+    # for a software key; the verifier then records the protection level "software".
+    key_attestation: Mapping[str, Any] | None = None
 
     def payload(self) -> dict[str, Any]:
-        return {"v": VERSION, "nonce": self.nonce, "report": self.report,
-                "policy": {"id": self.policy_id, "serial": self.policy_serial},
-                "agent_version": self.agent_version, "target": self.target,
-                "public_key": self.public_key_pem}
+        out = {"v": VERSION, "nonce": self.nonce, "report": self.report,
+               "policy": {"id": self.policy_id, "serial": self.policy_serial},
+               "agent_version": self.agent_version, "target": self.target,
+               "public_key": self.public_key_pem}
+        if self.key_attestation is not None:
+            out["key_attestation"] = self.key_attestation
+        return out
 
     def signed_bytes(self) -> bytes:
         return canonical_json(self.payload())
@@ -125,11 +133,12 @@ class AttestRequest:
     def to_json(self) -> dict[str, Any]:
         return {**self.payload(), "signature": self.signature}
 
-    def sign(self, key: ec.EllipticCurvePrivateKey) -> AttestRequest:
+    def sign(self, key: Signer) -> AttestRequest:
+        """Signed by a software key or a hardware one (agent.keystore.providers.Signer)."""
         sig = key.sign(self.signed_bytes(), ec.ECDSA(hashes.SHA256()))
         return AttestRequest(self.nonce, self.report, self.policy_id, self.policy_serial,
                              self.agent_version, self.target, self.public_key_pem,
-                             base64.b64encode(sig).decode("ascii"))
+                             base64.b64encode(sig).decode("ascii"), self.key_attestation)
 
     def verify(self, key: ec.EllipticCurvePublicKey) -> None:
         """Raises WireError("bad_signature") unless ``key`` signed this payload."""
@@ -143,8 +152,10 @@ class AttestRequest:
     def parse(cls, doc: Mapping[str, Any]) -> AttestRequest:
         expected = {"v", "nonce", "report", "policy", "agent_version", "target", "public_key",
                     "signature"}
-        if set(doc) != expected:
-            missing, extra = sorted(expected - set(doc)), sorted(set(doc) - expected)
+        optional = {"key_attestation"}
+        if not expected <= set(doc) <= expected | optional:
+            missing, extra = (sorted(expected - set(doc)),
+                              sorted(set(doc) - expected - optional))
             raise WireError("bad_request", f"fields: missing {missing[:5]} unknown {extra[:5]}")
         if doc["v"] != VERSION:
             raise WireError("bad_version", f"v={str(doc['v'])[:10]}")
@@ -161,8 +172,11 @@ class AttestRequest:
             raise WireError("bad_request", "policy.id must be a short string")
         if not isinstance(doc["report"], dict):
             raise WireError("bad_request", "report must be an object")
+        evidence = doc.get("key_attestation")
+        if "key_attestation" in doc and not isinstance(evidence, dict):
+            raise WireError("bad_request", "key_attestation must be an object")
         return cls(doc["nonce"], doc["report"], policy["id"], serial, doc["agent_version"],
-                   doc["target"], doc["public_key"], doc["signature"])
+                   doc["target"], doc["public_key"], doc["signature"], evidence)
 
 
 @dataclass(frozen=True)
@@ -209,6 +223,15 @@ class Credential:
         if doc.get("v") != VERSION or not math.isfinite(cred.not_after):
             raise WireError("bad_response", "credential response malformed")
         return cred
+
+
+def nonce_bytes(nonce: str) -> bytes:
+    """The nonce's 32 random bytes (base64url): the TPM's qualifyingData for certify and quote."""
+    try:
+        raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
+    except (binascii.Error, ValueError):
+        return b""
+    return raw if len(raw) == NONCE_BYTES else b""
 
 
 def public_key_pem(key: ec.EllipticCurvePublicKey) -> str:

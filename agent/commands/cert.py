@@ -145,6 +145,10 @@ def render_status(status: CertStatus, lang: str, now: dt.datetime) -> str:
             f"{t('cert.show.sha256', lang)}: {info.sha256}",
         ]
     lines.append(f"{t('cert.show.backend', lang)}: {backend_sentence(status.backend, lang)}")
+    if status.protection is not None:  # issue 22: where the key lives, and why it matters
+        lines.append(f"{t('cert.show.protection', lang)}: "
+                     f"{t('cert.protection.' + status.protection, lang)}")
+        lines.append("  " + t(f"cert.protection.{status.protection}_why", lang))
     if status.warning is not None:
         key = "cert.warning.expired" if status.warning.threshold == 0 else "cert.warning.expiring"
         lines.append(t(key, lang, days=status.warning.days_left))

@@ -23,6 +23,8 @@ from agent.keystore import certs
 from agent.keystore import tls as tlsclient
 from agent.keystore.certs import CertInfo
 from agent.keystore.errors import KeyState, KeystoreError
+from agent.keystore.providers import csr as csrmod
+from agent.keystore.providers import tpm2
 from agent.keystore.store import EstConfig, Keystore, new_key_and_csr
 
 WELL_KNOWN = "/.well-known/est"
@@ -129,17 +131,39 @@ def _issued_by_one_of(issued: list[x509.Certificate], cas: list[x509.Certificate
     raise _fail("cert.error.est_wrong_issuer")
 
 
+def _hardware_key_and_csr(subject: str) -> tuple[bytes, Any, bytes]:
+    """A new TPM key (its wrapped blob), its public key, and a CSR the TPM signed."""
+    try:
+        name = x509.Name.from_rfc4514_string(subject)
+    except ValueError:
+        name = x509.Name([])
+    if not name.rdns:
+        raise KeystoreError(KeyState.INVALID_INPUT, msg("cert.error.bad_subject", subject=subject))
+    blob = tpm2.create_key()
+    key = tpm2.TpmKey(blob)
+    return blob, key.public_key(), csrmod.build_csr(name, key)
+
+
 def enroll(store: Keystore, url: str, trust_anchor_pem: str, *, subject: str, code: str,
-           user: str = "", session_factory: SessionFactory = tlsclient.session) -> CertInfo:
-    """First enrollment with a one-time code (sent as the HTTP Basic password, RFC 7030 §3.2.3)."""
+           user: str = "", session_factory: SessionFactory = tlsclient.session,
+           provider: str = "auto") -> CertInfo:
+    """First enrollment with a one-time code (sent as the HTTP Basic password, RFC 7030 §3.2.3).
+    ``provider="tpm2"``: the key is made in the TPM and the CSR signed there (issue 22);
+    ``"auto"`` (default) does so when this PC has a usable TPM, without asking staff anything."""
     base = base_url(url)
+    if provider == "auto":
+        provider = "tpm2" if tpm2.usable() else "software"
     sess = session_factory(tlsclient.client_context(trust_anchor_pem))
     with sess:
         cas = cacerts(sess, base)
-        key, csr = new_key_and_csr(subject)
+        if provider == "tpm2":
+            blob, public, csr = _hardware_key_and_csr(subject)
+        else:
+            key, csr = new_key_and_csr(subject)
         issued = _post_csr(sess, base + "/simpleenroll", csr, (user, code))
     _issued_by_one_of(issued, cas)
-    info = store.adopt(key, issued)
+    info = (store.adopt_hardware(blob, public, issued) if provider == "tpm2"
+            else store.adopt(key, issued))
     store.save_est_config(EstConfig(base, trust_anchor_pem))
     return info
 
@@ -153,9 +177,14 @@ def renew(store: Keystore, session_factory: SessionFactory = tlsclient.session) 
     sess = session_factory(tlsclient.client_context(config.trust_anchor_pem, identity))
     with sess:
         cas = cacerts(sess, config.url)
-        key, csr = new_key_and_csr(identity.info.subject)
+        if identity.protection == "hardware":  # a hardware key is renewed by a hardware key
+            blob, public, csr = _hardware_key_and_csr(identity.info.subject)
+        else:
+            key, csr = new_key_and_csr(identity.info.subject)
         issued = _post_csr(sess, config.url + "/simplereenroll", csr, None)
     _issued_by_one_of(issued, cas)
+    if identity.protection == "hardware":
+        return store.adopt_hardware(blob, public, issued)
     return store.adopt(key, issued)
 
 

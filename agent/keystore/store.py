@@ -27,12 +27,15 @@ from agent.core.messages import Message, msg
 from agent.keystore import backends, certs, files, pfx_limits
 from agent.keystore.certs import CertInfo, ExpiryWarning, PrivateKey
 from agent.keystore.errors import KeyState, KeystoreError
+from agent.keystore.providers import tpm2
 
 SERVICE = "byod-agent"
 PASSPHRASE_NAME = "device-key-passphrase"  # noqa: S105 (the entry name)
 KEY_FILE = "device-key.p8.pem"
 CERT_FILE = "device-cert.pem"
 PENDING_KEY_FILE = "pending-key.p8.pem"
+# A TPM key (issue 22): a "TSS2 PRIVATE KEY" blob only this PC's TPM can load; no passphrase.
+HW_KEY_FILE = "device-key.tss2.pem"
 EST_FILE = "est.json"
 
 
@@ -48,6 +51,7 @@ class Identity:
     key_path: Path
     passphrase: bytes = field(repr=False)
     info: CertInfo
+    protection: str = "software"  # agent.keystore.providers.Protection
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class CertStatus:
     info: CertInfo | None = None
     message: Message | None = None
     warning: ExpiryWarning | None = None
+    protection: str | None = None  # "hardware" / "software" once a key is found
 
     def to_json(self, now: dt.datetime) -> dict[str, object]:
         out: dict[str, object] = {"state": self.state.value, "backend": self.backend}
@@ -65,6 +70,7 @@ class CertStatus:
                        not_before=self.info.not_before.isoformat(),
                        not_after=self.info.not_after.isoformat(), sha256=self.info.sha256,
                        days_left=self.info.days_left(now))
+        out["key_protection"] = self.protection
         out["expiry_warning_days"] = None if self.warning is None else self.warning.threshold
         if self.message is not None:
             out["reason"] = self.message.key
@@ -136,6 +142,8 @@ class Keystore:
 
     def load_identity(self) -> Identity:
         """The usable identity, or a KeystoreError naming exactly what is wrong."""
+        if self._path(HW_KEY_FILE).exists():
+            return self._load_hardware_identity()
         key_there = self._path(KEY_FILE).exists()
         cert_there = self._path(CERT_FILE).exists()
         if not key_there and not cert_there:
@@ -171,9 +179,49 @@ class Keystore:
                 except KeystoreError:
                     info = None
             warning = certs.expiry_warning(info.not_after, now) if info else None
-            return CertStatus(exc.state, self.backend_name(), info, exc.message, warning)
+            protection = ("hardware" if self._path(HW_KEY_FILE).exists() else
+                          "software" if self._path(KEY_FILE).exists() else None)
+            return CertStatus(exc.state, self.backend_name(), info, exc.message, warning,
+                              protection)
         return CertStatus(KeyState.OK, self.backend_name(), ident.info, None,
-                      certs.expiry_warning(ident.info.not_after, now))
+                      certs.expiry_warning(ident.info.not_after, now), ident.protection)
+
+    # -- hardware keys (agent.keystore.providers) -------------------------------------------
+    def _load_hardware_identity(self) -> Identity:
+        chain = self._load_chain()
+        try:
+            key = tpm2.TpmKey(self._path(HW_KEY_FILE).read_bytes())
+        except OSError:
+            raise KeystoreError(KeyState.KEY_CORRUPT, msg("cert.error.key_corrupt")) from None
+        if certs.public_key_bytes(chain[0].public_key()) != certs.public_key_bytes(
+                key.public_key()):
+            raise KeystoreError(KeyState.KEY_MISMATCH, msg("cert.error.key_mismatch"))
+        info = CertInfo.of(chain[0])
+        if self._clock() >= info.not_after:
+            raise KeystoreError(KeyState.EXPIRED, msg("cert.error.expired",
+                                                      not_after=info.not_after.date().isoformat()))
+        return Identity(self._path(CERT_FILE), self._path(HW_KEY_FILE), b"", info,
+                        protection="hardware")
+
+    def adopt_hardware(self, key_pem: bytes, public_key: Any,
+                       issued: list[x509.Certificate]) -> CertInfo:
+        """Store a TPM key blob with the certificate a CA issued for it (EST). No keyring entry:
+        the key needs no passphrase, and the blob is useless outside this PC's TPM. A software
+        key of an earlier enrollment is removed, so exactly one device key is in use."""
+        want = certs.public_key_bytes(public_key)
+        leaves = [c for c in issued if certs.public_key_bytes(c.public_key()) == want]
+        if not leaves:
+            raise KeystoreError(KeyState.KEY_MISMATCH, msg("cert.error.key_mismatch"))
+        chain = [leaves[0], *(c for c in issued if c is not leaves[0])]
+        certs.check_client_certificate(chain[0], self._clock())
+        self._write({HW_KEY_FILE: key_pem, CERT_FILE: certs.chain_pem(chain)}, None,
+                    drop_pending=True)
+        try:
+            files.remove(self._path(KEY_FILE))
+        except OSError:
+            raise KeystoreError(KeyState.WRITE_FAILED, msg("cert.error.write_failed",
+                                                           path=str(self.directory))) from None
+        return CertInfo.of(chain[0])
 
     # -- writing ---------------------------------------------------------------------------
     def _prepare_passphrase(self) -> tuple[bytes, Callable[[], None] | None]:
@@ -285,7 +333,7 @@ class Keystore:
 
     def remove(self) -> bool:
         """Delete files and the passphrase. False when the keyring entry could not be removed."""
-        for name in (KEY_FILE, CERT_FILE, PENDING_KEY_FILE, EST_FILE):
+        for name in (KEY_FILE, HW_KEY_FILE, CERT_FILE, PENDING_KEY_FILE, EST_FILE):
             try:
                 files.remove(self._path(name))
             except OSError:

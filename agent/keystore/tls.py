@@ -15,6 +15,7 @@ from requests.adapters import HTTPAdapter
 
 from agent.core.messages import msg
 from agent.keystore.errors import KeyState, KeystoreError
+from agent.keystore.providers import tpm2
 from agent.keystore.store import Identity
 
 
@@ -27,6 +28,8 @@ def client_context(trust_anchor_pem: str, identity: Identity | None = None) -> s
     except (ssl.SSLError, ValueError):
         raise KeystoreError(KeyState.INVALID_INPUT, msg("cert.error.bad_trust_anchor")) from None
     if identity is not None:
+        if identity.protection == "hardware":  # the TPM signs the handshake (tpm2-openssl)
+            tpm2.enable_openssl_provider()
         passphrase = identity.passphrase
         try:
             ctx.load_cert_chain(identity.cert_path, identity.key_path, password=lambda: passphrase)

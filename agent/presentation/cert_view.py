@@ -32,6 +32,10 @@ def details(status: CertStatus, lang: str, now: dt.datetime) -> CertDetails:
                     "%Y-%m-%d %H:%M")),
                 (t("cert.show.days_left", lang), t("ui.cert.days", lang,
                                                    days=max(info.days_left(now), 0)))]
+    if status.protection is not None:  # issue 22: TPM or software key, and why it matters
+        rows.append((t("cert.show.protection", lang),
+                     t(f"cert.protection.{status.protection}", lang) + "\n"
+                     + t(f"cert.protection.{status.protection}_why", lang)))
     problem = None
     if status.state is KeyState.NOT_ENROLLED:  # the core's text names the CLI; here: the dialog
         problem = t("ui.cert.not_enrolled_hint", lang)
