@@ -37,10 +37,10 @@ def _env(home: Path, lang: str = "en") -> dict[str, str]:
 class Terminal:
     """A child on a real pseudo-terminal: what it prints, and keys typed into it."""
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path = REPO) -> None:
         self.master, slave = os.openpty()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", *args], env=env, cwd=REPO,
+            [sys.executable, "-m", "agent", *args], env=env, cwd=cwd,
             preexec_fn=lambda: os.login_tty(slave), close_fds=True)  # noqa: PLW1509
         os.close(slave)
         self.out = b""
