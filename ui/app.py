@@ -142,7 +142,8 @@ def main(lang: str | None = None, open_status: bool = False) -> int:
     evaluator = PolicyEvaluator()  # the same policy decision as `byod-agent check`
     controller = TrayController(TrayOptions(
         evaluator.run, decide=evaluator.decide, lang_override=lang,
-        state_file=Path(state_file) if state_file else None, tray_icon=early))
+        state_file=Path(state_file) if state_file else None, tray_icon=early,
+        update_checks=True))
     crash.install(lambda: controller.lang)  # the dialog follows the tray's language
     app.setApplicationDisplayName(i18n.text("ui.app_name", resolve_language(
         lang, controller.prefs.language)))

@@ -76,6 +76,7 @@ class TrayOptions:
     prefs_path: Path | None = None
     autostart: Autostart | None = None
     autostart_argv: list[str] = field(default_factory=_default_autostart_argv)
+    update_checks: bool = False  # the real tray (ui/app.py) runs scheduled self-update checks
     recheck_ms: int = 15 * 60 * 1000
     tray_retries: int = 10
     tray_retry_ms: int = 1000
@@ -173,11 +174,18 @@ class TrayController(QObject):
     def start(self) -> None:
         self.icon_host.try_show()
         self.checks.start(int(self.window.winId()) if sys.platform == "win32" else None)
+        if self.options.update_checks:
+            from ui.update_task import UpdateScheduler  # noqa: PLC0415
+
+            self.updates = UpdateScheduler(self)
+            self.updates.start()
 
     def stop(self) -> None:
         """Timers and watchers off, a running session ended (Quit, tests)."""
         self.sessions.stopped = True
         self.checks.stop()
+        if getattr(self, "updates", None) is not None:
+            self.updates.stop()
         self.icon_host.stop()
         self.sessions.end()
 
