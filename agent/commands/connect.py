@@ -1,10 +1,14 @@
 """``byod-agent connect``: the approved remote session, only while the policy allows it.
 
 Exit codes: 0 the session ran and ended normally (or, with --dry-run, the plan was printed and the
-PC is allowed); 2 configuration (unknown target, refused policy, missing certificate, client or
-credentials, invalid value); 3 the policy does not allow a session now, or the session was ended
-because the PC fell out of compliance; 4 the session could not be opened or its client failed
-(the failing step is named).
+PC is allowed); 2 configuration (unknown or unnamed target, refused policy, missing certificate,
+client or credentials, invalid value); 3 the policy does not allow a session now, or the session
+was ended because the PC fell out of compliance; 4 the session could not be opened or its client
+failed (the failing step is named); 5 the user closed a prompt (Ctrl-D).
+
+``--dry-run`` prints the plan and the decision even when something a real connect needs is missing
+(the certificate, the RDP client): it names what is missing, then exits 3 when the policy blocks,
+2 when something is missing, 0 when a real connect would go ahead.
 
 ``--events`` prints one JSON object per line on stdout for the tray (docs/session.md); otherwise
 the same events are printed as sentences in the user's language on stderr.
@@ -13,21 +17,20 @@ the same events are printed as sentences in the user's language on stderr.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from typing import Any
 
+from agent.attest import VerifierError
+from agent.attest.session import SessionAttester, reevaluator, report_payload
 from agent.commands import usage_error
 from agent.commands.check import policy_refused
-from agent.core import exitcodes, i18n, logsetup
+from agent.core import exitcodes, i18n, logsetup, prompt
 from agent.core.subprocess_runner import SubprocessRunner
 from agent.keystore.errors import KeystoreError
 from agent.keystore.store import Keystore
-from agent.attest import VerifierError
-from agent.attest.session import SessionAttester, reevaluator, report_payload
 from agent.keystore.tls import client_context
-from agent.policy.decision import decision_to_json, reasons_both, render_reason
+from agent.policy.decision import Decision, decision_to_json, reasons_both, render_reason
 from agent.policy.errors import PolicyRefused
 from agent.policy.evaluate import evaluate
 from agent.policy.model import Target
@@ -94,12 +97,32 @@ def _credentials(args: argparse.Namespace, lang: str) -> tuple[str | None, str |
     user = args.user
     password = None
     if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif sys.stdin.isatty():
+        password = prompt.read_stdin_line()
+    elif sys.stdin is not None and sys.stdin.isatty():
         if user is None:
-            user = input(i18n.text("session.prompt.user", lang)).strip()
-        password = getpass.getpass(i18n.text("session.prompt.password", lang))
+            user = prompt.ask(i18n.text("session.prompt.user", lang), "--user").strip()
+        password = prompt.ask_secret(i18n.text("session.prompt.password", lang),
+                                     "--password-stdin")
     return user, password
+
+
+def _print_targets(targets: tuple[Target, ...], lang: str) -> int:
+    """``connect`` without a target when the policy has several: which ones there are."""
+    print(i18n.text("session.choose_target", lang), file=sys.stderr)
+    for t in targets:
+        print(f"  {t.id:<24} {t.name_ja if lang == 'ja' else t.name_en}", file=sys.stderr)
+    print(i18n.text("session.choose_target_hint", lang, example=targets[0].id), file=sys.stderr)
+    return exitcodes.USAGE
+
+
+def _print_decision(decision: Decision, lang: str) -> None:
+    if decision.allowed:
+        print(i18n.text("session.plan.allowed", lang, id=decision.correlation_id))
+        return
+    print(i18n.text("session.plan.blocked", lang, id=decision.correlation_id))
+    for c in decision.reasons:
+        if c.reason is not None:
+            print(f"  - {render_reason(c.reason, lang)}")
 
 
 def _verifier_failed(exc: VerifierError, emit: EventPrinter, as_events: bool, lang: str) -> int:
@@ -125,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
     except PolicyRefused as exc:
         return policy_refused(args, exc, lang)
     policy = result.loaded.policy
+    if args.target is None and len(policy.targets) > 1:
+        return _print_targets(policy.targets, lang)
     target = _pick(policy.targets, args.target)
     if target is None:
         ids = ", ".join(t.id for t in policy.targets) or "-"
@@ -132,14 +157,18 @@ def run(args: argparse.Namespace) -> int:
     platform = args.platform or current_os()
     here = platform == current_os()
     identity = None
+    missing: list[str] = []  # what a real connect would stop at (--dry-run names it)
     if target.mode == "tunnel" and here:
         try:
             identity = Keystore.default().load_identity()
         except KeystoreError as exc:
             if args.events:
                 emit(events.error(Step.CERTIFICATE, i18n.render(exc.message, "en")))
-            return usage_error(lang, "session.error.no_certificate",
-                               reason=i18n.render(exc.message, lang))
+            if not args.dry_run:
+                return usage_error(lang, "session.error.no_certificate",
+                                   reason=i18n.render(exc.message, lang))
+            missing.append(i18n.text("session.error.no_certificate", lang,
+                                     reason=i18n.render(exc.message, lang)))
     client = find_client(platform, SubprocessRunner() if here else None)
     if client is None:
         if args.events:
@@ -154,10 +183,16 @@ def run(args: argparse.Namespace) -> int:
     decision = result.decision
     if args.dry_run:
         _print_plan(launch, decision_to_json(decision), args.json, lang)
+        if not args.json:
+            _print_decision(decision, lang)
+        for what in missing:
+            print(i18n.text("session.plan.missing", lang, what=what), file=sys.stderr)
+        if decision.allowed and missing:
+            return exitcodes.USAGE
     if not decision.allowed:
         if args.events:
             emit(events.blocked(decision.correlation_id, events.texts(reasons_both(decision))))
-        else:
+        elif not (args.dry_run and not args.json):  # a text dry run printed them already
             print(i18n.text("session.blocked", lang, id=decision.correlation_id),
                   file=sys.stderr)
             for c in decision.reasons:
@@ -206,19 +241,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("connect", help="open the approved remote session (screen transfer)")
-    p.add_argument("target", nargs="?", help="target id from the policy (default: the only one)")
-    p.add_argument("--dry-run", action="store_true", help="print the launch plan and stop")
-    p.add_argument("--json", action="store_true", help="the plan as JSON (with --dry-run)")
-    p.add_argument("--events", action="store_true",
-                   help="session events as JSON lines on stdout (for the tray)")
-    p.add_argument("--platform", choices=("windows", "macos", "linux"),
-                   help="plan for another OS (what staff there will get)")
-    p.add_argument("--user", help="your office PC user name (FreeRDP on Linux)")
-    p.add_argument("--password-stdin", action="store_true",
-                   help="read the office PC password from the first line of stdin")
-    p.add_argument("--recheck-seconds", type=_seconds, metavar="N",
-                   help="re-check posture at least every N seconds during the session "
-                        "(can only shorten the policy's interval)")
-    p.add_argument("--lang", choices=i18n.LANGS)
+    p = sub.add_parser("connect", help="cli.connect.help", description="cli.connect.help",
+                       epilog="cli.connect.exit")
+    p.add_argument("target", nargs="?", help="cli.connect.target")
+    p.add_argument("--dry-run", action="store_true", help="cli.connect.dry_run")
+    p.add_argument("--json", action="store_true", help="cli.connect.json")
+    p.add_argument("--events", action="store_true", help="cli.connect.events")
+    p.add_argument("--platform", choices=("windows", "macos", "linux"), help="cli.connect.platform")
+    p.add_argument("--user", help="cli.connect.user")
+    p.add_argument("--password-stdin", action="store_true", help="cli.connect.password_stdin")
+    p.add_argument("--recheck-seconds", type=_seconds, metavar="N", help="cli.connect.recheck")
     p.set_defaults(handler=run)
