@@ -17,7 +17,7 @@ STAGED = ('[checks.agent_version]\nmin_version = "1.2.0"\nenforce = "block"\n'
 
 def _finding(version: str) -> Status:
     policy = parse_policy(policy_text(extra=STAGED).encode())
-    [(cid, fn)] = [c for c in selected_checks(policy, version=version) if c[0] == "agent_version"]
+    [(_cid, fn)] = [c for c in selected_checks(policy, version=version) if c[0] == "agent_version"]
     return fn(None).status  # type: ignore[arg-type]
 
 
