@@ -68,7 +68,7 @@ def backends_text(assignments: Sequence[Assignment]) -> str:
 
 
 def nginx_map_text(assignments: Sequence[Assignment]) -> str:
-    """installer/gateway/nginx-stream.conf's map: verified subject -> the assigned office PC."""
+    """The map of installer/gateway/nginx-stream-posture.conf: verified subject -> office PC."""
     out = ["# Written by byod-verifier gateway render --nginx. Do not edit.\n"]
     for a in sorted(assignments, key=lambda a: a.user):
         backend_name(a.pc_id)  # the same name rules as for HAProxy

@@ -2,7 +2,7 @@
 
 HAProxy is started from installer/gateway/haproxy.cfg by every test in test_gateway_real.py;
 here it is also checked with ``haproxy -c``. nginx (admission only) runs from a byte-identical
-copy of installer/gateway/nginx-stream.conf in the gateway directory, as its header says.
+copy of installer/gateway/nginx-stream-posture.conf in the gateway directory, as its header says.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from verifier.assign import parse_csv
 from verifier.gateway import nginx_map_text
 
 pytestmark = pytest.mark.real
-NGINX_CFG = demo.REPO / "installer" / "gateway" / "nginx-stream.conf"
+NGINX_CFG = demo.REPO / "installer" / "gateway" / "nginx-stream-posture.conf"
 
 
 def test_shipped_haproxy_config_is_valid(tmp_path: Path) -> None:
@@ -42,13 +42,13 @@ def nginx_gw(tmp_path: Path) -> Iterator[tuple[demo.Layout, dict[str, demo.EchoP
             Path("/usr/lib/nginx/modules/ngx_stream_module.so").exists(),
             "nginx with libnginx-mod-stream")
     lay = demo.layout(tmp_path / "gw")
-    shutil.copyfile(NGINX_CFG, lay.dir / "nginx-stream.conf")
+    shutil.copyfile(NGINX_CFG, lay.dir / "nginx-stream-posture.conf")
     (lay.dir / "listen.conf").write_text(f"listen 127.0.0.1:{lay.gateway_port} ssl;\n")
     rows = parse_csv((lay.dir / "users.csv").read_text())
     (lay.dir / "users-nginx.map").write_text(nginx_map_text(rows))
     pcs = {pc: demo.EchoPC(pc, port).start() for pc, port in lay.pc_ports.items()}
     log = (lay.dir / "nginx.log").open("wb")
-    proc = subprocess.Popen(["nginx", "-c", str(lay.dir / "nginx-stream.conf"), "-p",
+    proc = subprocess.Popen(["nginx", "-c", str(lay.dir / "nginx-stream-posture.conf"), "-p",
                              str(lay.dir) + "/"], stdout=log, stderr=subprocess.STDOUT)
     log.close()
     try:
