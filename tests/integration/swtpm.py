@@ -28,7 +28,7 @@ def available() -> bool:
     if not all(shutil.which(t) or Path("/usr/sbin", t).exists() for t in TOOLS):
         return False
     try:
-        import tpm2_pytss  # noqa: F401 - the optional extra
+        import tpm2_pytss  # type: ignore[import-untyped, unused-ignore]  # noqa: F401
     except ImportError:
         return False
     return True

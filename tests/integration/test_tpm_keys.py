@@ -78,7 +78,7 @@ def _issue(ca: Pair, user: str, public: ec.EllipticCurvePublicKey) -> x509.Certi
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=30))
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
-            .sign(ca.key, hashes.SHA256()))  # type: ignore[arg-type]
+            .sign(ca.key, hashes.SHA256()))
 
 
 def _verifier(lay: demo.Layout) -> tuple[Verifier, db.Store]:
@@ -158,7 +158,7 @@ def test_enroll_mutual_tls_and_attest_with_a_tpm_key(tpm: swtpm.Tpm, tmp_path: P
 
 def test_the_tpm_refuses_to_export_the_key_and_another_tpm_cannot_load_it(
         tpm: swtpm.Tpm, tmp_path: Path) -> None:
-    from tpm2_pytss import (
+    from tpm2_pytss import (  # type: ignore[import-untyped, unused-ignore]
         ESAPI,
         ESYS_TR,
         TPM2_ALG,
@@ -168,7 +168,7 @@ def test_the_tpm_refuses_to_export_the_key_and_another_tpm_cannot_load_it(
         TPMT_SYM_DEF_OBJECT,
         TSS2_Exception,
     )
-    from tpm2_pytss.tsskey import TSSPrivKey
+    from tpm2_pytss.tsskey import TSSPrivKey  # type: ignore[import-untyped, unused-ignore]
     blob = tpm2.create_key()
     key = tpm2.TpmKey(blob)
     ctx = ESAPI(tpm.tcti)
