@@ -108,13 +108,13 @@ def run_show(args: argparse.Namespace) -> int:
     verified, digest = got
     if args.html:
         try:
-            bundle_mod.write_atomic(Path(args.html), render.as_html(digest).encode("utf-8"))
+            bundle_mod.write_atomic(Path(args.html), render.as_html(digest, lang).encode("utf-8"))
         except OSError as exc:
             return usage_error(lang, "diag.error.write", path=args.html, detail=exc.strerror or "")
     if args.json:
         print(json.dumps(digest, ensure_ascii=False, indent=2))
     else:
-        print(render.as_text(digest))
+        print(render.as_text(digest, lang))
     return exitcodes.OK if verified else 1
 
 

@@ -8,11 +8,11 @@ looks like ours ("Integrity: verified"). HTML: html.escape on top of the same.
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
 
-from agent.core import textsafe
-from agent.diagnostics.reader import UNKNOWN_KEY, Bundle
+from agent.core import i18n, textsafe
+from agent.diagnostics.reader import Bundle
+from agent.presentation import bundle_view
 
 _f = textsafe.field
 
@@ -39,6 +39,7 @@ def log_excerpts(bundle: Bundle, context: int = 2, limit: int = 60) -> list[str]
 def digest(bundle: Bundle) -> dict[str, Any]:
     posture = bundle.json("posture.json") or {}
     decision = bundle.json("decision.json")
+    policy = bundle.json("policy.json") if "policy.json" in bundle.files else None
     v = bundle.verification
     checks = []
     for c in posture.get("checks", []) if isinstance(posture, dict) else []:
@@ -49,6 +50,8 @@ def digest(bundle: Bundle) -> dict[str, Any]:
             "id": str(c.get("id")), "status": str(c.get("status")),
             "summary": c.get("summary"), "evidence": c.get("evidence"),
             "remediation": rem.get("en", {}).get("title") if rem else None,
+            "fix": {k: rem[k] for k in ("ja", "en") if isinstance(rem.get(k), dict)}
+            if rem else None,
         })
     m = bundle.manifest
     return {
@@ -64,9 +67,16 @@ def digest(bundle: Bundle) -> dict[str, Any]:
         "decision": decision,
         "correlation_id": decision.get("correlation_id") if isinstance(decision, dict) else None,
         "checks": checks,
+        "policy": policy if isinstance(policy, dict) else None,
         "connectivity": connectivity_lines(bundle.json("connectivity.json")),
+        "connectivity_targets": _targets(bundle.json("connectivity.json")),
         "log_excerpts": log_excerpts(bundle),
     }
+
+
+def _targets(data: Any) -> list[Any] | None:
+    targets = data.get("targets") if isinstance(data, dict) else None
+    return targets[:50] if isinstance(targets, list) else None
 
 
 def _step(name: str, step: Any) -> str:
@@ -98,78 +108,98 @@ def connectivity_lines(data: Any) -> list[str]:
     return lines
 
 
-def integrity_line(d: dict[str, Any]) -> str:
-    return _signature_line(d)
+def integrity_line(d: dict[str, Any], lang: str = "en") -> str:
+    return bundle_view.integrity(d, lang)
 
 
-def _signature_line(d: dict[str, Any]) -> str:
-    v = d["verification"]
-    problems = "; ".join(_f(p, limit=300) for p in v["problems"])
-    if not v["hashes_ok"]:
-        return "TAMPERED: " + problems
-    if not v["signed"]:
-        return "unsigned (file hashes match the manifest)"
-    if not v["signature_ok"]:
-        return "SIGNATURE INVALID: " + problems
-    if not v.get("signer_trusted") or v.get("signer") == UNKNOWN_KEY:
-        why = v.get("signer_problem") or "not checked against the city CA"
-        return f"NOT VERIFIED: signed by an unknown key ({_f(why, limit=300)})"
-    return f"verified, signed by {_f(v['signer'], limit=400)}"
+def _section(title: str, body: list[str]) -> list[str]:
+    return ["", title, *[f"  {x}" for x in body]] if body else []
 
 
-def as_text(d: dict[str, Any]) -> str:
-    lines = [
-        f"Bundle {_f(d['bundle_id'])}  created {_f(d['created_at'])}  "
-        f"agent {_f(d['agent_version'])}",
-        f"Integrity: {_signature_line(d)}",
-        f"Ticket: {_f(d['ticket'] or '-')}   Correlation ID: {_f(d['correlation_id'] or '-')}",
-        f"Redaction: {_f(d['redaction_level'])}   Compliant: {_f(d['compliant'])}",
-        "",
-    ]
-    for c in d["checks"]:
-        summary = c["summary"] if isinstance(c["summary"], dict) else {}
-        lines.append(f"[{_f(c['status']):>7}] {_f(c['id'])}: {_f(summary.get('en', ''))}")
-        if summary.get("ja"):
-            lines.append(f"          {_f(summary['ja'])}")
-        if c["status"] != "pass":
-            lines.append("          evidence: "
-                         + _f(json.dumps(c['evidence'], ensure_ascii=False)))
-            if c["remediation"]:
-                lines.append(f"          fix: {_f(c['remediation'])}")
-    if d["connectivity"]:
-        lines += ["", "Connectivity:"] + [f"  {_f(x)}" for x in d["connectivity"]]
-    if d["log_excerpts"]:
-        lines += ["", "Log lines around errors:"] + [f"  {_f(x)}" for x in d["log_excerpts"]]
-    return "\n".join(lines)
+def as_text(d: dict[str, Any], lang: str = "en") -> str:
+    """The summary first (integrity, decision, policy, what needs attention and what the staff
+    member was told), then the details: every check's evidence, connectivity, log lines."""
+    v = bundle_view.build(d, lang)
+    t = lang
+    lines = [v.title, i18n.text("diag.view.integrity", t, line=v.integrity), v.decision]
+    lines += [f"{fact.label}: {fact.value}" for fact in v.facts]
+    lines += ["", v.summary]
+    for c in v.attention:
+        outcome = f"  ({c.outcome_text})" if c.outcome_text else ""
+        lines.append(f"  {c.mark} {c.status_text}  {c.name}{outcome}")
+        if c.summary:
+            lines.append(f"      {c.summary}")
+        lines += [f"      {i18n.text('diag.view.told_line', t, text=x)}" for x in c.told]
+        if c.fix_title:
+            lines.append(f"      {i18n.text('diag.view.fix_line', t, text=c.fix_title)}")
+    if v.fine:
+        lines.append(i18n.text("diag.view.fine_line", t, count=len(v.fine),
+                               names=", ".join(c.name for c in v.fine)))
+    if v.told and t != bundle_view.STAFF_LANG:
+        lines += _section(i18n.text("diag.view.told", t), list(v.told))
+    details: list[str] = []
+    for c in v.checks:
+        details.append(f"[{c.mark} {c.name}] {c.summary}")
+        details += [f"    {x}" for x in c.evidence]
+        details += [f"    {i + 1}. {x}" for i, x in enumerate(c.fix_steps) if c.status != "pass"]
+    lines += _section(i18n.text("diag.view.evidence", t), details)
+    lines += _section(i18n.text("diag.view.connectivity", t), list(v.connectivity))
+    lines += _section(i18n.text("diag.view.logs", t), list(v.logs))
+    # Every line is one of ours around a textsafe.field value: no bundle text adds a line.
+    return "\n".join(textsafe.field(x, limit=4000) for x in lines)
 
 
 def _e(value: object) -> str:
     return html.escape(textsafe.block(value), quote=True)
 
 
-def as_html(d: dict[str, Any]) -> str:
+def as_html(d: dict[str, Any], lang: str = "en") -> str:
+    """The same summary as the text, the details folded in <details> (no script: CSP)."""
+    v = bundle_view.build(d, lang)
+    t = lang
     rows = []
-    for c in d["checks"]:
-        summary = c["summary"] if isinstance(c["summary"], dict) else {}
-        rows.append(
-            f"<tr class='{_e(c['status'])}'><td>{_e(c['status'])}</td><td>{_e(c['id'])}</td>"
-            f"<td>{_e(summary.get('ja', ''))}<br>{_e(summary.get('en', ''))}</td>"
-            f"<td><pre>{_e(json.dumps(c['evidence'], ensure_ascii=False, indent=1))}</pre></td>"
-            f"<td>{_e(c['remediation'] or '')}</td></tr>")
-    logs = "\n".join(_e(x) for x in d["log_excerpts"])
-    conn = "\n".join(_e(x) for x in d["connectivity"])
+    for c in v.attention:
+        told = "".join(f"<div class='told'>{_e(i18n.text('diag.view.told_line', t, text=x))}"
+                       "</div>" for x in c.told)
+        fix = (f"<div>{_e(i18n.text('diag.view.fix_line', t, text=c.fix_title))}</div>"
+               if c.fix_title else "")
+        rows.append(f"<tr class='{_e(c.status)}'><td>{_e(c.mark)} {_e(c.status_text)}</td>"
+                    f"<td>{_e(c.name)}</td><td>{_e(c.outcome_text)}</td>"
+                    f"<td>{_e(c.summary)}{told}{fix}</td></tr>")
+    facts = "".join(f"<tr><th>{_e(f.label)}</th><td>{_e(f.value)}</td></tr>" for f in v.facts)
+    details = []
+    for c in v.checks:
+        steps = "".join(f"<li>{_e(x)}</li>" for x in c.fix_steps) if c.status != "pass" else ""
+        details.append(
+            f"<details><summary>{_e(c.mark)} {_e(c.name)}: {_e(c.summary)}</summary>"
+            f"<pre>{_e(chr(10).join(c.evidence))}</pre>"
+            + (f"<ol>{steps}</ol>" if steps else "") + "</details>")
+    fine = (f"<p>{_e(i18n.text('diag.view.fine_line', t, count=len(v.fine), names=', '.join(c.name for c in v.fine)))}</p>"  # noqa: E501
+            if v.fine else "")
+    told = ("<h2>" + _e(i18n.text("diag.view.told", t)) + "</h2><ul>"
+            + "".join(f"<li lang='ja'>{_e(x)}</li>" for x in v.told) + "</ul>") if v.told else ""
+    folded = [(i18n.text("diag.view.connectivity", t), v.connectivity),
+              (i18n.text("diag.view.logs", t), v.logs)]
+    more = "".join(f"<details><summary>{_e(title)} ({len(body)})</summary>"
+                   f"<pre>{_e(chr(10).join(body))}</pre></details>"
+                   for title, body in folded if body)
+    bad = "" if v.verified else " class='bad'"
     return (
-        "<!doctype html><html lang='ja'><head><meta charset='utf-8'>"
+        f"<!doctype html><html lang='{_e(t)}'><head><meta charset='utf-8'>"
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
         "style-src 'unsafe-inline'\">"
-        f"<title>BYOD diagnostic {_e(d['bundle_id'])}</title><style>"
-        "body{font-family:sans-serif}td{border:1px solid #999;padding:4px;vertical-align:top}"
-        ".fail,.unknown{background:#fdd}.warn{background:#ffd}</style></head><body>"
-        f"<h1>Bundle {_e(d['bundle_id'])}</h1>"
-        f"<p>Created {_e(d['created_at'])}, agent {_e(d['agent_version'])}, "
-        f"ticket {_e(d['ticket'] or '-')}, correlation ID {_e(d['correlation_id'] or '-')}</p>"
-        f"<p><b>Integrity:</b> {_e(_signature_line(d))}</p>"
-        "<table><tr><th>status</th><th>check</th><th>summary</th><th>evidence</th>"
-        f"<th>fix</th></tr>{''.join(rows)}</table>"
-        f"<h2>Connectivity</h2><pre>{conn}</pre>"
-        f"<h2>Log lines around errors</h2><pre>{logs}</pre></body></html>\n")
+        f"<title>{_e(v.title)}</title><style>"
+        "body{font-family:sans-serif;max-width:70em}td,th{border:1px solid #999;padding:4px;"
+        "vertical-align:top;text-align:left}.fail,.unknown{background:#fdd}.warn{background:#ffd}"
+        ".bad{color:#a00000;font-weight:bold}.told{color:#444}pre{white-space:pre-wrap}"
+        "</style></head><body>"
+        f"<h1>{_e(v.title)}</h1>"
+        f"<p{bad}>{_e(i18n.text('diag.view.integrity', t, line=v.integrity))}</p>"
+        f"<p><b>{_e(v.decision)}</b></p><table>{facts}</table>"
+        f"<h2>{_e(v.summary)}</h2>"
+        f"<table><tr><th>{_e(i18n.text('diag.view.col.status', t))}</th>"
+        f"<th>{_e(i18n.text('diag.view.col.check', t))}</th>"
+        f"<th>{_e(i18n.text('diag.view.col.outcome', t))}</th>"
+        f"<th>{_e(i18n.text('diag.view.col.summary', t))}</th></tr>{''.join(rows)}</table>"
+        f"{fine}{told}<h2>{_e(i18n.text('diag.view.evidence', t))}</h2>{''.join(details)}"
+        f"{more}</body></html>\n")
