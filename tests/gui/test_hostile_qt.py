@@ -27,7 +27,8 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Keystore]
 
     with secret_service.running(tmp_path / "home") as ss:
         monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", ss.bus_address)
-        yield Keystore(ss.home / ".local/share/byod-agent/keystore", Keyring())
+        yield Keystore(ss.home / ".local/share/byod-agent/keystore",
+                       Keyring())  # type: ignore[no-untyped-call]
 
 
 def test_html_in_a_certificate_subject_stays_text(qtbot, store: Keystore,  # type: ignore[no-untyped-def]

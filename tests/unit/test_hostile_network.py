@@ -54,6 +54,13 @@ def _answer(status: str, headers: dict[str, str], body: bytes) -> Behaviour:
     return run
 
 
+def _serve_one(behaviour: Behaviour, conn: ssl.SSLSocket) -> None:
+    try:
+        behaviour(conn)
+    finally:
+        conn.close()
+
+
 @contextlib.contextmanager
 def serving(behaviour: Behaviour, tmp: Path) -> Iterator[int]:
     (tmp / "srv.pem").write_bytes(SERVER.cert_pem + SERVER.key_pem())
@@ -76,8 +83,7 @@ def serving(behaviour: Behaviour, tmp: Path) -> Iterator[int]:
             except (OSError, ssl.SSLError):
                 raw.close()
                 continue
-            threading.Thread(target=lambda c=conn: (behaviour(c), c.close()),
-                             daemon=True).start()
+            threading.Thread(target=_serve_one, args=(behaviour, conn), daemon=True).start()
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
