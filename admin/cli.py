@@ -20,7 +20,8 @@ from admin import gateway_certs, rdp_fingerprint, update_repo
 from admin import release_cmd as admin_release
 from admin.keys import load_private_key, read_passphrase
 from agent import __version__
-from agent.core import exitcodes, i18n
+from agent.core import clirun, exitcodes, i18n, logsetup
+from agent.core.errors import os_reason
 from agent.core.fsutil import atomic_write
 from agent.core.messages import Message, msg
 from agent.policy import signing
@@ -119,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "handler", None) is None:
@@ -129,9 +130,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except PolicyRefused as exc:
         _say(exc.message, err=True)
-        print(exc.detail, file=sys.stderr)
+        print(exc.detail, file=sys.stderr)  # IT reads the technical detail too
         return exitcodes.USAGE
     except OSError as exc:
         _say(msg("admin.io_error", path=str(exc.filename or ""),
-                 detail=exc.strerror or str(exc)), err=True)
+                 detail=i18n.render(os_reason(exc), i18n.detect_language())), err=True)
         return exitcodes.USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Any other AgentError: its message and code; anything unexpected: exit 70, log only."""
+    try:
+        log_file: Path | None = logsetup.setup()
+    except OSError:
+        log_file = None
+    return clirun.guarded(lambda: _run(argv), i18n.detect_language(), log_file)

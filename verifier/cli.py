@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from agent.core import exitcodes, i18n
+from agent.core.errors import AgentError
 from verifier import db
 from verifier.app import build_app
 from verifier.assign import AssignmentError, check, parse_csv, to_csv
@@ -151,11 +153,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(cfg)
     try:
         code: int = args.fn(cfg, args)
+    except AgentError as exc:  # the agent's errors (policy, keys...): their message and code
+        print(f"byod-verifier: {i18n.render(exc.message, i18n.detect_language())}",
+              file=sys.stderr)
+        return exc.exit_code
     except (AssignmentError, ValueError) as exc:
         print(f"byod-verifier: {exc}", file=sys.stderr)
         return USAGE
     except Exception as exc:
         log.exception("byod-verifier %s failed", args.cmd)
         print(f"byod-verifier: {type(exc).__name__} (details in the log)", file=sys.stderr)
-        return 1
+        return exitcodes.INTERNAL  # not 1: its own code (README, agent/core/exitcodes.py)
     return code
