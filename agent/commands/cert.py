@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.core import exitcodes, i18n, prompt
+from agent.core import exitcodes, i18n, prompt, textsafe
 from agent.core.errors import os_reason
 from agent.core.messages import Message, msg
 from agent.keystore import CertStatus, KeyState, Keystore, KeystoreError, certs, city_ca, est
@@ -137,8 +137,8 @@ def render_status(status: CertStatus, lang: str, now: dt.datetime) -> str:
     if status.info is not None:
         info = status.info
         lines += [
-            f"{t('cert.show.subject', lang)}: {info.subject}",
-            f"{t('cert.show.issuer', lang)}: {info.issuer}",
+            f"{t('cert.show.subject', lang)}: {textsafe.field(info.subject)}",  # outside text
+            f"{t('cert.show.issuer', lang)}: {textsafe.field(info.issuer)}",
             f"{t('cert.show.serial', lang)}: {info.serial}",
             f"{t('cert.show.not_after', lang)}: {info.not_after.isoformat()}",
             f"{t('cert.show.days_left', lang)}: {info.days_left(now)}",

@@ -25,7 +25,7 @@ from agent.attest import VerifierError
 from agent.attest.session import SessionAttester, reevaluator, report_payload
 from agent.commands import usage_error
 from agent.commands.check import policy_refused
-from agent.core import exitcodes, i18n, logsetup, prompt
+from agent.core import exitcodes, i18n, logsetup, prompt, textsafe
 from agent.core.subprocess_runner import SubprocessRunner
 from agent.keystore.errors import KeystoreError
 from agent.keystore.store import Keystore
@@ -110,7 +110,8 @@ def _print_targets(targets: tuple[Target, ...], lang: str) -> int:
     """``connect`` without a target when the policy has several: which ones there are."""
     print(i18n.text("session.choose_target", lang), file=sys.stderr)
     for t in targets:
-        print(f"  {t.id:<24} {t.name_ja if lang == 'ja' else t.name_en}", file=sys.stderr)
+        name = textsafe.field(t.name_ja if lang == "ja" else t.name_en)  # policy text
+        print(f"  {t.id:<24} {name}", file=sys.stderr)
     print(i18n.text("session.choose_target_hint", lang, example=targets[0].id), file=sys.stderr)
     return exitcodes.USAGE
 
@@ -131,7 +132,8 @@ def _verifier_failed(exc: VerifierError, emit: EventPrinter, as_events: bool, la
     step = Step.VERIFIER_REFUSED if exc.status else Step.VERIFIER_UNREACHABLE
     emit(events.error(step, f"{exc.code}: {exc.message_en}"[:300]))
     if not as_events:
-        print(f"  - {exc.message_ja if lang == 'ja' else exc.message_en}", file=sys.stderr)
+        said = exc.message_ja if lang == "ja" else exc.message_en  # the verifier's own text
+        print(f"  - {textsafe.field(said)}", file=sys.stderr)
         if exc.correlation_id:
             print("  " + i18n.text("decision.correlation", lang, id=exc.correlation_id),
                   file=sys.stderr)
