@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.core.errors import AgentError
+from agent.core.messages import msg
 from agent.policy.model import Target
 
 # The normalized view shown to IT and tested: every one must be False.
@@ -59,11 +61,12 @@ XFREERDP_LOCKDOWN: tuple[str, ...] = ("-clipboard", "/audio-mode:2", "-auto-reco
 _USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._@\\-]{0,103}$")
 
 
-class SessionConfigError(Exception):
+class SessionConfigError(AgentError):
     """A policy value that must not reach a command line or .rdp file (exit 2)."""
 
     def __init__(self, field_name: str, detail: str) -> None:
-        super().__init__(f"{field_name}: {detail}")
+        super().__init__(msg("session.error.config", field=field_name, detail=detail),
+                         f"{field_name}: {detail}")
         self.field = field_name
         self.detail = detail
 
