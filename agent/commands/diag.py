@@ -1,5 +1,9 @@
 """``byod-agent diag export|show|view|mapping``: the help-desk bundle, staff side and desk side.
 
+Exit codes: ``export`` 0 written, 2 bad option/unwritable, 5 the user declined (or Ctrl-D) at the
+consent prompt; ``show``/``view`` 0 verified, 1 unsigned or tampered, 2 hostile or unreadable;
+``mapping`` 0, 2 unknown bundle ID or keyring unusable.
+
 ``view`` is the only one that needs Qt: ``ui.diag_view`` is imported through importlib when the
 command runs, so agent/ never imports Qt (tests/unit/test_architecture.py).
 """
@@ -17,7 +21,8 @@ from typing import Any
 
 from agent.commands import usage_error
 from agent.commands.tray import has_display, ui_installed
-from agent.core import exitcodes, i18n
+from agent.core import exitcodes, i18n, prompt
+from agent.core.errors import os_reason
 from agent.diagnostics import bundle as bundle_mod
 from agent.diagnostics import export, render
 from agent.diagnostics.mapping import MappingError, MappingStore
@@ -40,9 +45,9 @@ def _consent(collected: export.Collected, prepared: export.Prepared, lang: str,
     print(export.consent_text(collected, lang), file=sys.stderr)
     if assume_yes:
         return True
-    if not sys.stdin.isatty():
+    if sys.stdin is None or not sys.stdin.isatty():
         return False
-    answer = input(t("diag.consent.prompt"))
+    answer = prompt.ask(t("diag.consent.prompt"), "--yes")  # Ctrl-D: Cancelled (exit 5)
     return answer.strip().lower() in ("y", "yes", "はい")
 
 
@@ -56,8 +61,10 @@ def run_export(args: argparse.Namespace) -> int:
     except bundle_mod.BundleError as exc:
         return usage_error(lang, "diag.error.build", detail=str(exc))
     if not _consent(collected, prepared, lang, args.yes):
-        key = "diag.error.no_consent" if sys.stdin.isatty() or args.yes else "diag.error.need_yes"
-        return usage_error(lang, key)
+        if sys.stdin is not None and sys.stdin.isatty():  # the person said no: not a usage error
+            print(i18n.text("diag.error.no_consent", lang), file=sys.stderr)
+            return exitcodes.CANCELLED
+        return usage_error(lang, "diag.error.need_yes")
     out = Path(args.out) if args.out else Path.cwd()
     try:
         saved = export.save(prepared, out)
@@ -65,7 +72,7 @@ def run_export(args: argparse.Namespace) -> int:
         return usage_error(lang, "diag.error.build", detail=str(exc))
     except OSError as exc:
         return usage_error(lang, "diag.error.write", path=str(export.target_path(prepared, out)),
-                           detail=exc.strerror or str(exc))
+                           detail=i18n.render(os_reason(exc), lang))
     print(i18n.text("diag.done", lang, bundle_id=saved.bundle_id, path=str(saved.path)))
     if saved.mapping_problem:
         print(i18n.text("diag.mapping.not_kept_note", lang,
@@ -82,7 +89,7 @@ def _read_bundle(args: argparse.Namespace, lang: str) -> Bundle | int:
         key_text = Path(args.key).read_text(encoding="utf-8") if args.key else None
     except OSError as exc:
         return usage_error(lang, "diag.error.read", path=str(exc.filename),
-                           detail=exc.strerror or "")
+                           detail=i18n.render(os_reason(exc), lang))
     try:
         return open_bundle(data, key_text)
     except HostileBundle as exc:
@@ -110,7 +117,8 @@ def run_show(args: argparse.Namespace) -> int:
         try:
             bundle_mod.write_atomic(Path(args.html), render.as_html(digest, lang).encode("utf-8"))
         except OSError as exc:
-            return usage_error(lang, "diag.error.write", path=args.html, detail=exc.strerror or "")
+            return usage_error(lang, "diag.error.write", path=args.html,
+                               detail=i18n.render(os_reason(exc), lang))
     if args.json:
         print(json.dumps(digest, ensure_ascii=False, indent=2))
     else:
@@ -166,32 +174,32 @@ def _natural(pseudonym: str) -> tuple[str, int]:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("diag", help="diagnostic bundles for the help desk")
-    dsub = p.add_subparsers(dest="diag_command", required=True)
-    e = dsub.add_parser("export", help="write a redacted diagnostic bundle")
-    e.add_argument("--out", help="directory or file name (default: current directory)")
-    e.add_argument("--ticket", help="help-desk ticket number to include")
+    p = sub.add_parser("diag", help="cli.diag.help", description="cli.diag.help",
+                       epilog="cli.diag.exit")
+    dsub = p.add_subparsers(dest="diag_command", required=True, title="cli.commands")
+    e = dsub.add_parser("export", help="cli.diag.export", description="cli.diag.export",
+                        epilog="cli.diag.export.exit")
+    e.add_argument("--out", help="cli.diag.out")
+    e.add_argument("--ticket", help="cli.diag.ticket")
     e.add_argument("--level", choices=("strict", "standard"), default="standard",
-                   help="strict leaves out the logs")
-    e.add_argument("--yes", action="store_true", help="agree without asking (for scripts)")
-    e.add_argument("--lang", choices=i18n.LANGS)
+                   help="cli.diag.level")
+    e.add_argument("--yes", action="store_true", help="cli.diag.yes")
     e.set_defaults(handler=run_export)
-    s = dsub.add_parser("show", help="verify and read a bundle (help desk)")
-    s.add_argument("bundle")
-    s.add_argument("--json", action="store_true")
-    s.add_argument("--html", metavar="OUT", help="also write an HTML page")
-    s.add_argument("--key", metavar="HELPDESK_KEY", help="age identity file for encrypted bundles")
-    s.add_argument("--lang", choices=i18n.LANGS)
+    s = dsub.add_parser("show", help="cli.diag.show", description="cli.diag.show",
+                        epilog="cli.diag.show.exit")
+    s.add_argument("bundle", help="cli.diag.bundle")
+    s.add_argument("--json", action="store_true", help="cli.opt.json")
+    s.add_argument("--html", metavar="OUT", help="cli.diag.html")
+    s.add_argument("--key", metavar="HELPDESK_KEY", help="cli.diag.key")
     s.set_defaults(handler=run_show)
-    v = dsub.add_parser("view", help="verify and read a bundle in a window (help desk)")
-    v.add_argument("bundle")
-    v.add_argument("--key", metavar="HELPDESK_KEY", help="age identity file for encrypted bundles")
-    v.add_argument("--lang", choices=i18n.LANGS)
+    v = dsub.add_parser("view", help="cli.diag.view", description="cli.diag.view",
+                        epilog="cli.diag.show.exit")
+    v.add_argument("bundle", help="cli.diag.bundle")
+    v.add_argument("--key", metavar="HELPDESK_KEY", help="cli.diag.key")
     v.set_defaults(handler=run_view)
-    m = dsub.add_parser("mapping", aliases=["reveal"],
-                        help="what the placeholders in one of your bundles stood for (stays here)")
-    m.add_argument("bundle_id", help="the bundle ID, e.g. K7QM-4TXD")
-    m.add_argument("pseudonym", nargs="*", help="only these placeholders, e.g. host-1 ip-2")
-    m.add_argument("--json", action="store_true")
-    m.add_argument("--lang", choices=i18n.LANGS)
+    m = dsub.add_parser("mapping", aliases=["reveal"], help="cli.diag.mapping",
+                        description="cli.diag.mapping", epilog="cli.diag.mapping.exit")
+    m.add_argument("bundle_id", help="cli.diag.bundle_id")
+    m.add_argument("pseudonym", nargs="*", help="cli.diag.pseudonym")
+    m.add_argument("--json", action="store_true", help="cli.opt.json")
     m.set_defaults(handler=run_mapping)
