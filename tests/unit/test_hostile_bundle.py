@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -295,3 +296,73 @@ def test_signer_checked_at_the_given_time() -> None:
     later = dt.datetime.now(dt.UTC) + 400 * DAY
     b = open_bundle(_zip(_posture(), _signer(user)), cas=[CA.cert], now=later)
     assert not b.verification.verified
+
+
+# -- no traceback for any input: random JSON in any member, through the real command --------
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                    | st.text(max_size=20),
+                    lambda kids: st.lists(kids, max_size=4)
+                    | st.dictionaries(st.text(max_size=10), kids, max_size=4), max_leaves=12)
+
+
+def _graft(doc: Any, path: list[str], value: Any) -> Any:
+    """``doc`` with the value at ``path`` (keys, created as needed) replaced by ``value``."""
+    if not path:
+        return value
+    base = dict(doc) if isinstance(doc, dict) else {}
+    base[path[0]] = _graft(base.get(path[0]), path[1:], value)
+    return base
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(["posture.json", "decision.json", "connectivity.json", "manifest.json"]),
+       st.lists(st.sampled_from(["checks", "0", "summary", "remediation", "en", "targets",
+                                 "host", "files", "name", "evidence", "dns", "status"]),
+                max_size=3),
+       JSON, st.booleans(), st.booleans())
+def test_no_traceback_for_random_json_anywhere(  # noqa: PLR0917 (one per strategy)
+        tmp_path_factory: pytest.TempPathFactory,
+        member: str, path: list[str], value: Any,
+        rehash: bool, signed: bool) -> None:
+    from agent import cli
+
+    tmp = tmp_path_factory.mktemp("fuzz")
+    files = {**_posture(), "decision.json": b'{"correlation_id": "abc"}',
+             "connectivity.json": b'{"targets": []}'}
+    manifest = None
+    if member == "manifest.json":
+        base = {"schema": 1, "files": [{"name": n, "sha256": hashlib.sha256(d).hexdigest()}
+                                       for n, d in files.items()]}
+        manifest = _graft(base, path, value)
+        manifest = manifest if isinstance(manifest, dict) else {"schema": 1, "files": manifest}
+    else:
+        doc = json.loads(files[member])
+        files[member] = json.dumps(_graft(doc, path, value)).encode()
+    data = _zip(files, _signer(issue(CA, "Yamada Taro")) if signed else None, manifest)
+    if not rehash:  # the member changed after the manifest was made: tampered
+        data = _zip({**files, member: files.get(member, b"{}") + b" "}, None, manifest)
+    bundle_file = tmp / "b.zip"
+    bundle_file.write_bytes(data)
+    ca_file = tmp / "ca.pem"
+    ca_file.write_bytes(CA.cert_pem)
+    env = {"HOME": str(tmp), "XDG_STATE_HOME": str(tmp / "s"), "XDG_DATA_HOME": str(tmp / "d"),
+           "XDG_CONFIG_HOME": str(tmp / "c")}
+    saved_env = {k: os.environ.get(k) for k in env}
+    handlers = {n: list(logging.getLogger(n).handlers) for n in ("agent", "ui")}
+    os.environ.update(env)
+    try:
+        code = cli.main(["diag", "show", str(bundle_file), "--ca", str(ca_file),
+                         "--lang", "en"])
+    finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        for name, before in handlers.items():
+            for h in list(logging.getLogger(name).handlers):
+                if h not in before:
+                    logging.getLogger(name).removeHandler(h)
+                    h.close()
+    assert code in (0, 1, 2), code  # 70 would be an internal error (a traceback in the log)
