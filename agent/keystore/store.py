@@ -300,10 +300,6 @@ class Keystore:
         self._write({PENDING_KEY_FILE: self._encrypt(key, passphrase)}, store)
         return csr
 
-    def renewal_request(self) -> bytes:
-        """A CSR for a fresh pending key with the current certificate's subject."""
-        return self.create_request(self.load_identity().info.subject)
-
     def install(self, data: bytes) -> CertInfo:
         """Pair an issued certificate (PEM, DER or PKCS#7) with the pending or current key."""
         issued = certs.load_certificates(data)

@@ -56,7 +56,6 @@ PBT_APMRESUMEAUTOMATIC = 0x0012
 WM_WTSSESSION_CHANGE = 0x02B1
 WTS_SESSION_UNLOCK = 0x8
 WTS_SESSION_LOGON = 0x5
-WM_SETTINGCHANGE = 0x001A
 
 
 def windows_wake_reason(message: int, wparam: int) -> str | None:

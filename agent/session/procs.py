@@ -125,7 +125,3 @@ def is_in_tree(pid: int, root_pid: int) -> bool:
         return any(p.pid == root_pid for p in psutil.Process(pid).parents())
     except psutil.Error:
         return False
-
-
-def own_pid() -> int:
-    return os.getpid()

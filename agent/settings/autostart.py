@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import plistlib
-import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -242,8 +241,3 @@ class Autostart:
             p.write_text(HIDDEN_ENTRY, encoding="utf-8")
         else:
             p.unlink(missing_ok=True)
-
-
-def shell_preview(argv: Sequence[str]) -> str:
-    """The command as a POSIX shell would show it (for the settings dialog)."""
-    return shlex.join(argv)
