@@ -22,7 +22,9 @@ BENCHMARKS = ("posture", "startup", "idle", "tunnel", "export", "verifier", "gat
 JSON_KEYS = ("posture_vs_slowest_probe", "startup_vs_minimal", "idle_rss_vs_minimal",
              "verifier_attest_vs_bare", "gateway_throughput_vs_direct",
              "idle_cpu_percent", "tunnel_throughput_vs_stunnel",
-             "tunnel_p50_latency_vs_stunnel", "export_vs_zip", "deb_size_vs_minimal")
+             "tunnel_p50_latency_vs_stunnel", "export_vs_zip", "deb_size_vs_minimal",
+             *(f"tunnel_{what}_vs_stunnel_{n}" for what in ("throughput", "p50_latency")
+               for n in (1, 20, 100)))
 
 
 def run_one(name: str, opts: Options) -> Result:

@@ -1,6 +1,6 @@
 """Runs the agent's ``Tunnel`` in its own process, as the product does (not in the load generator).
 
-Usage: python -m bench.tunnel_host GW_PORT SNI MAX_CONN CERT_DIR [--profile OUT.prof]
+Usage: python -m bench.tunnel_host GW_PORT SNI MAX_CONN CERT_DIR
 Prints the local port and serves up to MAX_CONN connections until its stdin closes, so the load
 generator decides when a run is over. (This benchmark found that ``Tunnel.wait()`` returned when
 the first connection ended; fixed, with a regression test in tests/integration/test_tunnel.py.)
@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import ssl
 import sys
 from pathlib import Path
 
-from agent.session.tunnel import Tunnel
+from agent.session.tunnel import Tunnel, new_event_loop
 
 
 def client_context(cert_dir: Path) -> ssl.SSLContext:
@@ -27,19 +26,12 @@ def client_context(cert_dir: Path) -> ssl.SSLContext:
     return ctx
 
 
-async def serve(gw_port: int, sni: str, max_conn: int, cert_dir: Path,
-                profile: Path | None) -> None:
+async def serve(gw_port: int, sni: str, max_conn: int, cert_dir: Path) -> None:
     tunnel = Tunnel("127.0.0.1", gw_port, sni, client_context(cert_dir),
                     max_connections=max_conn, half_close_grace=0.5, verify_name="localhost")
     port = await tunnel.start()
-    prof = cProfile.Profile() if profile else None
-    if prof is not None:
-        prof.enable()
     print(port, flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.buffer.read)
-    if prof is not None and profile is not None:
-        prof.disable()
-        prof.dump_stats(profile)
     if tunnel.stats.errors:
         print("errors: " + "; ".join(tunnel.stats.errors), file=sys.stderr, flush=True)
     await tunnel.close()
@@ -51,9 +43,9 @@ def main() -> int:
     p.add_argument("sni")
     p.add_argument("max_conn", type=int)
     p.add_argument("cert_dir", type=Path)
-    p.add_argument("--profile", type=Path)
     a = p.parse_args()
-    asyncio.run(serve(a.gw_port, a.sni, a.max_conn, a.cert_dir, a.profile))
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:  # as BackgroundTunnel does
+        runner.run(serve(a.gw_port, a.sni, a.max_conn, a.cert_dir))
     return 0
 
 

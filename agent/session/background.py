@@ -13,7 +13,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from agent.core import logsetup
-from agent.session.tunnel import Tunnel, TunnelStats
+from agent.session.tunnel import Tunnel, TunnelStats, new_event_loop
 
 T = TypeVar("T")
 
@@ -21,7 +21,7 @@ T = TypeVar("T")
 class BackgroundTunnel:
     def __init__(self, tunnel: Tunnel, *, correlation_id: str | None = None) -> None:
         self.tunnel = tunnel
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_event_loop()  # uvloop where installed
         self._thread = threading.Thread(target=self._main, args=(correlation_id,),
                                         name="session-tunnel", daemon=True)
         self._thread.start()

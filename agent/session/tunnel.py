@@ -258,6 +258,10 @@ class _Side(asyncio.Protocol):
         self.relay = relay
         self.gateway = gateway
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.gateway and isinstance(transport, asyncio.ReadTransport):
+            transport.pause_reading()  # until the client's side exists (Tunnel._serve)
+
     def data_received(self, data: bytes) -> None:
         if self.gateway:
             self.relay.from_gateway(data)
@@ -301,7 +305,7 @@ class _Relay:
         self._eofs: set[bool] = set()  # which sides sent EOF (True: the gateway)
 
     def from_client(self, data: bytes) -> None:
-        if self._closing or self.gw is None:
+        if self._closing or self.gw is None:  # never: the gateway's side is made first
             return
         self.tls.obj.write(data)  # the memory BIO never refuses: all of it, as records
         self.gw.write(self.tls.outgoing.read())
@@ -309,10 +313,12 @@ class _Relay:
 
     def from_gateway(self, data: bytes) -> None:
         tls = self.tls
-        if self._closing or self.client is None:
+        if self._closing:
             return
         if data:
             tls.incoming.write(data)
+        if self.client is None:
+            return  # kept in the BIO: Tunnel._serve calls again once the client's side exists
         parts: list[bytes] = []
         ended = False
         try:
@@ -537,13 +543,14 @@ class Tunnel:
         try:
             client.setblocking(False)
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            relay.gw, _ = await loop.create_connection(  # not reading yet: connection_made
+                lambda: _Side(relay, gateway=True), sock=gw_sock)
             relay.client, _ = await loop.connect_accepted_socket(
                 lambda: _Side(relay, gateway=False), client)
-            relay.gw, _ = await loop.create_connection(
-                lambda: _Side(relay, gateway=True), sock=gw_sock)
             for t in (relay.client, relay.gw):
                 t.set_write_buffer_limits(high=WRITE_HIGH)
-            if tls.incoming.pending:  # records that came with the end of the handshake
+            relay.gw.resume_reading()
+            if tls.incoming.pending:  # records that came with the handshake, or before now
                 relay.from_gateway(b"")
             await relay.done
             if relay.down_bytes == 0 and len(self.stats.errors) == relay.errors_before:
