@@ -28,8 +28,8 @@ def _digest(**changes: Any) -> dict[str, Any]:
     files = [(f"{name}.json", json.dumps(rec[name]).encode())
              for name in ("posture", "decision", "policy", "connectivity") if rec.get(name)]
     man = json.loads(dict(_with_manifest(files))["manifest.json"])
-    man.update(redaction_level="standard", created_at="2026-12-01T21:42:37Z",
-               agent_version="0.1.0")
+    man.update(bundle_id="BB33-XWBM", redaction_level="standard",
+               created_at="2026-12-01T21:42:37Z", agent_version="0.1.0")
     return render.digest(open_bundle(_zip([*files, ("manifest.json", json.dumps(man).encode())])))
 
 
@@ -40,7 +40,7 @@ RAW = re.compile(r"\b(pass|fail|unknown|standard|strict|True|False|true|false|un
 
 def _without_evidence(text: str) -> str:
     """The summary part: everything above the folded details."""
-    return text.split("各項目の詳しい情報")[0]
+    return text.split("各項目の詳しい情報", maxsplit=1)[0]
 
 
 def test_japanese_summary_leads_and_is_japanese() -> None:
@@ -53,7 +53,8 @@ def test_japanese_summary_leads_and_is_japanese() -> None:
     summary = _without_evidence(text)
     assert "6項目中5項目に対応が必要です" in summary
     assert "職員への表示: ディスクの暗号化: 直すまで接続できません。" in summary
-    assert summary.index("✖ 不合格  更新プログラム") < summary.index("問題のない項目(1件): OSのサポート")
+    first, fine = "✖ 不合格  更新プログラム", "問題のない項目(1件): OSのサポート"
+    assert summary.index(first) < summary.index(fine)
     assert RAW.findall(summary) == [], RAW.findall(summary)
     # Evidence is folded below, with our own values (booleans) translated.
     details = text.split("各項目の詳しい情報")[1]
@@ -89,7 +90,8 @@ def test_tampered_and_refused_policy_are_translated() -> None:
     d["verification"]["problems"] = ["posture.json: content does not match the manifest "
                                      "(modified)"]
     view = bundle_view.build(d, "ja")
-    assert view.integrity == "改ざんされています: posture.json: 中身が目録と一致しません(書き換えられています)"
+    assert view.integrity == ("改ざんされています: posture.json: "
+                              "中身が目録と一致しません(書き換えられています)")
     assert any(f.value.startswith("受け付けず") and "署名が正しくありません" in f.value
                for f in view.facts)
 
