@@ -80,6 +80,21 @@ def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         d.quit()
 
 
+def wait_id(d: Any, element_id: str, timeout: float = 15.0) -> Any:
+    """A click that submits returns before the next page is there: wait for it (bounded)."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        return WebDriverWait(d, timeout).until(
+            ec.presence_of_element_located((By.ID, element_id)))
+    except TimeoutException:
+        raise AssertionError(f"no #{element_id} after {timeout} s on {d.current_url}: "
+                             f"{d.find_element(By.TAG_NAME, 'main').text[:500]}") from None
+
+
 def shot(d: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     d.save_screenshot(str(SHOTS / f"console_{name}.png"))
@@ -99,6 +114,7 @@ def test_sign_in_fleet_lookup_impact(served: tuple[Env, str], driver: Any,
     shot(d, "login")
     d.find_element(By.ID, "code").send_keys(env.code(IT_SEED))
     d.find_element(By.ID, "signin").click()
+    wait_id(d, "tile-total")
     assert d.current_url.endswith("/console/fleet"), d.page_source[:500]
     tiles = {k: d.find_element(By.ID, f"tile-{k}").text.split("\n")[0]
              for k in ("seen-day", "seen-week", "compliant", "expiring", "not-seen", "total")}
@@ -116,11 +132,11 @@ def test_sign_in_fleet_lookup_impact(served: tuple[Env, str], driver: Any,
     assert env.seeded is not None
     cid = env.seeded.cids["user08"]
     d.find_element(By.LINK_TEXT, "判定IDで検索").click()
-    box = d.find_element(By.ID, "id")
+    box = wait_id(d, "id")
     assert d.find_element(By.CSS_SELECTOR, "label[for=id]").text.startswith("判定ID")
     box.send_keys(cid.lower())
     d.find_element(By.ID, "lookup-go").click()
-    assert d.find_element(By.ID, "found-cid").text == cid
+    assert wait_id(d, "found-cid").text == cid
     assert d.find_element(By.ID, "verdict").text == "接続を拒否"
     assert "再インストール" in d.find_element(By.CSS_SELECTOR, ".fix").text
     assert d.execute_script("return document.querySelectorAll('script').length") == 0
@@ -129,9 +145,9 @@ def test_sign_in_fleet_lookup_impact(served: tuple[Env, str], driver: Any,
     draft = tmp_path / "draft.toml"
     draft.write_bytes(DRAFT)
     d.find_element(By.LINK_TEXT, "ポリシーの影響確認").click()
-    d.find_element(By.ID, "policy").send_keys(str(draft))
+    wait_id(d, "policy").send_keys(str(draft))
     d.find_element(By.ID, "impact-go").click()
-    assert d.find_element(By.ID, "would-block").text == "12 台中 6 台が接続できなくなります"
+    assert wait_id(d, "would-block").text == "12 台中 6 台が接続できなくなります"
     by_check = [r.text for r in d.find_elements(By.CSS_SELECTOR, "#by-check tbody tr")]
     assert by_check[0] == "画面ロック 3"
     shot(d, "impact")
@@ -142,6 +158,7 @@ def test_sign_in_fleet_lookup_impact(served: tuple[Env, str], driver: Any,
     d.get(f"{base}/console/privacy")
     shot(d, "privacy")
     d.find_element(By.CSS_SELECTOR, "form.inline button").click()  # sign out (POST + CSRF)
+    wait_id(d, "username")
     assert d.current_url.endswith("/console/login")
     d.get(f"{base}/console/fleet")
     assert d.current_url.endswith("/console/login")

@@ -73,3 +73,56 @@ def test_the_app_runs_the_retention_job(tmp_path: Path) -> None:
             time.sleep(0.05)
         else:
             raise AssertionError("the job did not delete the old attestation within 10 s")
+
+
+def test_byod_verifier_console_serves_https(tmp_path: Path) -> None:
+    """The real command: uvicorn with the configured certificate, no client certificate asked."""
+    import subprocess
+
+    import httpx
+
+    from verifier import demo
+
+    env = make_env(tmp_path, f"sqlite:///{tmp_path / 'v.sqlite3'}", seed_fleet=False)
+    port = demo.free_port()
+    text = env.lay.config.read_text(encoding="utf-8")
+    env.lay.config.write_text(text + f'\n[console]\nlisten = "127.0.0.1:{port}"\n'
+                              f'key_file = "{tmp_path / "k.key"}"\n', encoding="utf-8")
+    log = (tmp_path / "console.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "verifier", "console", "--config",
+                             str(env.lay.config)], stdout=log, stderr=subprocess.STDOUT,
+                            env=demo.python_env())
+    try:
+        demo.wait_port(port, 30, proc, "byod-verifier console")
+        ca = str(env.lay.dir / "city-ca.pem")
+        r = httpx.get(f"https://localhost:{port}/console/login", verify=ca, timeout=10)
+        assert r.status_code == 200 and "サインイン" in r.text
+        assert "secure" in r.headers["set-cookie"].lower()
+        r = httpx.get(f"https://localhost:{port}/console/fleet", verify=ca, timeout=10)
+        assert r.status_code == 303
+    finally:
+        demo.stop_process(proc)
+        log.close()
+
+
+def test_the_console_can_be_mounted_in_the_verifier(tmp_path: Path) -> None:
+    import dataclasses
+
+    from starlette.testclient import TestClient
+
+    from verifier.app import build_app
+    from verifier.config import load_config
+    from verifier.console.service import Console
+    from verifier.gateway import Gateway
+    from verifier.service import Verifier
+
+    env = make_env(tmp_path, f"sqlite:///{tmp_path / 'v.sqlite3'}", seed_fleet=False)
+    cfg = load_config(env.lay.config)
+    mounted = Console(dataclasses.replace(env.console.cfg, mount_in_verifier=True),
+                      env.console.engine, cfg.trust_dir, clock=env.clock)
+    app = build_app(Verifier(cfg, env.store, Gateway(cfg.gateway)), enforce=False,
+                    console=mounted)
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
+        assert c.get("/console/login").status_code == 200
+        assert c.get("/console/fleet").status_code == 303
+        assert c.get("/v1/health").json()["status"] == "ok"

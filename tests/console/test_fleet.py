@@ -166,6 +166,7 @@ def test_real_ingest_through_the_verifier_app(tmp_path: Path, database_url: str)
             assert r.status_code == (403 if statuses else 200), r.text
             if statuses:
                 refused_cid = r.json()["correlation_id"]
+    assert env.console.ingest.flush(10)  # the writer thread folds the queue in batches
     with env.console.engine.begin() as c:
         d = c.execute(sa.select(devices)).one()
         extra = c.execute(sa.select(report_extras)
@@ -175,3 +176,21 @@ def test_real_ingest_through_the_verifier_app(tmp_path: Path, database_url: str)
     assert d.cert_not_after == cert.not_valid_after_utc.timestamp()
     assert extra.os == "linux" and "disk_encryption.linux" in extra.remediation
     assert (day.attestations, day.allowed_attestations, day.compliant) == (2, 1, True)
+
+
+def test_a_full_queue_writes_in_the_callers_thread(env: Env) -> None:
+    from verifier.console.ingest import Ingest
+
+    ingest = Ingest(env.console.engine, env.console.cfg.zone, max_queue=1, batch_seconds=5)
+    assert env.seeded is not None
+    cids = [env.seeded.cids[u] for u in ("user03", "user04", "user05")]
+    for cid in cids:  # the first waits in the queue; the others find it full and write now
+        ingest.after_attest(None, b"{}", "ok", {"correlation_id": cid})
+    assert ingest.flush(10)
+    ingest.after_attest(None, b"{}", "ok", {})  # no 判定ID: nothing to fold
+    assert ingest.flush(1)
+    fps = [env.seeded.fps[u] for u in ("user03", "user04", "user05")]
+    with env.console.engine.begin() as c:  # each folded once more (seeding folded it first)
+        counts = c.execute(sa.select(device_days.c.attestations)
+                           .where(device_days.c.cert_fp.in_(fps))).scalars().all()
+    assert counts == [2, 2, 2]

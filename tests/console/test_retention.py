@@ -24,9 +24,13 @@ def test_retention_deletes_exactly_what_is_older(tmp_path: Path, database_url: s
     ages = {"old2": cut - 3600, "old1": cut - 0.5, "edge": cut, "new1": cut + 0.5,
             "new2": now - 60}
     for n, (user, at) in enumerate(ages.items()):
-        record(env.store, env.console, env.policy, Spec(user, {}, 0), at, fp=f"{n:064x}")
+        cid = record(env.store, env.console, env.policy, Spec(user, {}, 0), at, fp=f"{n:064x}")
+        env.store.record_credential(f"{n:x}", user, "pcA", issued_at=at, not_after=at + 600,
+                                    correlation_id=cid)
     result = retention.run(env.console.engine, now, period, batch=1)  # batches of one
-    assert result.attestations == 2 and result.cutoff == cut
+    assert result.attestations == 2 and result.cutoff == cut and result.credentials == 2
+    assert {c["user"] for u in ages for c in env.store.credentials_for(u)} == {
+        "edge", "new1", "new2"}
     with env.console.engine.begin() as c:
         kept = {r.user for r in c.execute(sa.select(attestations.c.user))}
         kept_devices = {r.user for r in c.execute(sa.select(devices.c.user))}

@@ -93,8 +93,8 @@ def cmd_retention(cfg: VerifierConfig, args: argparse.Namespace) -> int:
     r = retention.run(console.engine, time.time(), days)
     console.accounts.record(time.time(), "byod-verifier", None, "retention",
                             f"{r.attestations} older than {days} d", ok=True, client=None)
-    print(f"deleted {r.attestations} attestations, {r.extras} report extras and {r.devices} "
-          f"devices older than {days} days")
+    print(f"deleted {r.attestations} attestations, {r.extras} report extras, {r.credentials} "
+          f"credentials and {r.devices} devices older than {days} days")
     return 0
 
 

@@ -11,12 +11,17 @@ database, or after a restore).
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
 import logging
+import queue
 import re
+import threading
+import time
 import zoneinfo
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -90,10 +95,30 @@ def outcome_ids(checks_json: str, outcome: str) -> str:
     return ",".join(ids)[:512]
 
 
+@dataclass(frozen=True)
+class Item:
+    correlation_id: str
+    cert_not_after: float | None
+    os_name: str | None
+    remediation: Mapping[str, str]
+    trusted: bool
+
+
 class Ingest:
-    def __init__(self, engine: Engine, zone: zoneinfo.ZoneInfo) -> None:
+    """``after_attest`` only queues; a writer thread folds the queue into the tables in batches
+    (one transaction per batch, at most ``batch_seconds`` late), so the attestation's answer
+    never waits for the console. A full queue (the database cannot keep up) writes in the
+    caller's thread instead of dropping anything. ``flush`` waits for the queue (tests, exit)."""
+
+    def __init__(self, engine: Engine, zone: zoneinfo.ZoneInfo, *, batch_seconds: float = 0.5,
+                 max_batch: int = 500, max_queue: int = 20_000) -> None:
         self.engine = engine
         self.zone = zone
+        self.batch_seconds = batch_seconds
+        self.max_batch = max_batch
+        self._q: queue.Queue[Item] = queue.Queue(maxsize=max_queue)
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     def after_attest(self, peer_der: bytes | None, raw: bytes, code: str,
                      body: Mapping[str, Any]) -> None:
@@ -110,14 +135,62 @@ class Ingest:
             report = doc.get("report") if isinstance(doc, dict) else None
             if isinstance(report, dict):
                 os_name, keys = extras_from_report(report)
-        self.record(cid, cert_not_after=cert_not_after(peer_der), os_name=os_name,
-                    remediation=keys, trusted=code not in PRE_SIGNATURE)
+        item = Item(cid, cert_not_after(peer_der), os_name, keys, code not in PRE_SIGNATURE)
+        self._start()
+        try:
+            self._q.put_nowait(item)
+        except queue.Full:
+            self.write([item])
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._run, name="console-ingest",
+                                                daemon=True)
+                self._worker.start()
+                atexit.register(self.flush)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._q.get()]
+            deadline = time.monotonic() + self.batch_seconds
+            while len(batch) < self.max_batch:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    batch.append(self._q.get(timeout=left))
+                except queue.Empty:
+                    break
+            try:
+                self.write(batch)
+            except Exception:  # logged; `byod-verifier console rebuild` recomputes everything
+                log.exception("console ingest: a batch of %d attestations failed", len(batch))
+            finally:
+                for _ in batch:
+                    self._q.task_done()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait (bounded) until everything queued is written; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._q.all_tasks_done:
+            while self._q.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._q.all_tasks_done.wait(left)
+        return True
 
     def record(self, correlation_id: str, *, cert_not_after: float | None, os_name: str | None,
                remediation: Mapping[str, str], trusted: bool = True) -> None:
+        """One attestation, now, in the caller's thread (seeding, tests)."""
+        self.write([Item(correlation_id, cert_not_after, os_name, remediation, trusted)])
+
+    def write(self, items: list[Item]) -> None:
         with self.engine.begin() as c:  # upserts: two instances at once need no retry
-            self._record(c, correlation_id, cert_not_after, os_name=os_name,
-                         remediation=remediation, trusted=trusted)
+            for it in items:
+                self._record(c, it.correlation_id, it.cert_not_after, os_name=it.os_name,
+                             remediation=it.remediation, trusted=it.trusted)
 
     def _record(self, c: Connection, cid: str, not_after: float | None, *,
                 os_name: str | None, remediation: Mapping[str, str], trusted: bool) -> None:

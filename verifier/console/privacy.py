@@ -15,7 +15,8 @@ class Stored:
     table: str
     columns: tuple[str, ...]
     personal: tuple[str, ...]  # columns that name or identify a person or their PC
-    retention: str  # "attestations" (retention_days), "session", "audit", "state", "config"
+    retention: str  # attestations (retention_days) | session | audit | state | config | chart
+    #                 | totals: console.privacy.r.<retention> says it in words
 
 
 STORED: tuple[Stored, ...] = (
@@ -29,7 +30,7 @@ STORED: tuple[Stored, ...] = (
            "session"),
     Stored("assignments", ("user", "pc_id", "host", "port"), ("user", "pc_id", "host"), "config"),
     Stored("credentials", ("serial", "user", "pc_id", "issued_at", "not_after",
-                           "correlation_id"), ("user", "pc_id"), "state"),
+                           "correlation_id"), ("user", "pc_id"), "attestations"),
     Stored("sessions", ("user", "pc_id", "admitted_at", "last_ok_at", "deadline", "state",
                         "cut_at", "cut_reason"), ("user", "pc_id"), "state"),
     Stored("policy_serials", ("policy_id", "highest"), (), "state"),
@@ -48,9 +49,9 @@ STORED: tuple[Stored, ...] = (
     Stored("console_report_extras", ("correlation_id", "at", "os", "remediation"), (),
            "attestations"),
     Stored("console_device_days", ("day", "cert_fp", "compliant", "last_at", "attestations",
-                                   "allowed_attestations"), ("cert_fp",), "state"),
+                                   "allowed_attestations"), ("cert_fp",), "chart"),
     Stored("console_daily", ("day", "devices", "compliant", "attestations",
-                             "allowed_attestations"), (), "state"),
+                             "allowed_attestations"), (), "totals"),
     Stored("console_departments", ("user", "department"), ("user",), "config"),
 )
 

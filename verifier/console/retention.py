@@ -1,7 +1,9 @@
 """Retention: attestations (and what the console derived from them) older than the period go.
 
 ``run`` deletes every attestation with ``at < now - days``, exactly; the console's per-report
-extras with them; devices last seen before the cut; a newest-report pointer that would dangle.
+extras with them; the posture credentials issued before the cut (they name the user and the
+office PC and expired minutes after issue); devices last seen before the cut; a newest-report
+pointer that would dangle.
 Deletes go in batches of primary keys so a large PostgreSQL table is never locked for long.
 It runs as an asyncio task in the console (``retention_interval_seconds``) and as
 ``byod-verifier retention run``.
@@ -15,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from verifier.console.tables import devices, report_extras
-from verifier.db import attestations
+from verifier.db import attestations, credentials
 
 DAY = 86400.0
 
@@ -26,6 +28,7 @@ class Result:
     attestations: int
     extras: int
     devices: int
+    credentials: int = 0
 
 
 def run(engine: Engine, now: float, days: int, batch: int = 5000) -> Result:
@@ -44,4 +47,5 @@ def run(engine: Engine, now: float, days: int, batch: int = 5000) -> Result:
     with engine.begin() as c:
         extras = c.execute(report_extras.delete().where(report_extras.c.at < cutoff)).rowcount
         gone = c.execute(devices.delete().where(devices.c.last_at < cutoff)).rowcount
-    return Result(cutoff, removed, extras, gone)
+        creds = c.execute(credentials.delete().where(credentials.c.issued_at < cutoff)).rowcount
+    return Result(cutoff, removed, extras, gone, creds)
