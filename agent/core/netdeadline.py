@@ -9,6 +9,8 @@ TLS wrapper that takes the descriptor over is covered as well.
 
 - requests: :func:`guard_session` swaps the connection classes of the session's adapters (any
   HTTPAdapter, including the keystore's mutual-TLS one) for ones that register their sockets.
+- urllib3: :func:`guard_pool_manager` does the same for a bare ``PoolManager`` (the update
+  fetcher, agent/update/fetcher.py).
 - http.client: :func:`guard_connection` (the connection's socket factory registers the socket).
 """
 
@@ -21,11 +23,11 @@ import threading
 import time
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPSConnectionPool
+if TYPE_CHECKING:  # requests/urllib3 load only where an HTTPS call happens (start-up time)
+    import requests
+    from urllib3.poolmanager import PoolManager
 
 
 class DeadlineExceeded(TimeoutError):
@@ -107,21 +109,27 @@ def _registering(base: type[Any], deadline: Deadline) -> type[Any]:
     return Registering
 
 
+def guard_pool_manager(manager: PoolManager, deadline: Deadline) -> PoolManager:
+    """Make every connection a urllib3 ``manager`` opens from now on register with ``deadline``."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection  # noqa: PLC0415
+    from urllib3.connectionpool import HTTPSConnectionPool  # noqa: PLC0415
+
+    classes = {}
+    for scheme, pool in manager.pool_classes_by_scheme.items():
+        conn_base = HTTPSConnection if issubclass(pool, HTTPSConnectionPool) else HTTPConnection
+        conn_cls = _registering(getattr(pool, "ConnectionCls", conn_base), deadline)
+        classes[scheme] = type(f"Deadline{pool.__name__}", (pool,), {"ConnectionCls": conn_cls})
+    manager.pool_classes_by_scheme = classes
+    manager.clear()  # pools made before this point would keep their old classes
+    return manager
+
+
 def guard_session(session: requests.Session, deadline: Deadline) -> requests.Session:
     """Make every connection ``session`` opens from now on register with ``deadline``."""
     for adapter in session.adapters.values():
         manager = getattr(adapter, "poolmanager", None)
-        if manager is None:
-            continue
-        classes = {}
-        for scheme, pool in manager.pool_classes_by_scheme.items():
-            conn_base = HTTPSConnection if issubclass(pool, HTTPSConnectionPool) \
-                else HTTPConnection
-            conn_cls = _registering(getattr(pool, "ConnectionCls", conn_base), deadline)
-            classes[scheme] = type(f"Deadline{pool.__name__}", (pool,),
-                                   {"ConnectionCls": conn_cls})
-        manager.pool_classes_by_scheme = classes
-        manager.clear()  # pools made before this point would keep their old classes
+        if manager is not None:
+            guard_pool_manager(manager, deadline)
     return session
 
 
@@ -141,7 +149,8 @@ def reading(deadline: Deadline) -> Iterator[None]:
     """Turn the errors a cut socket causes into DeadlineExceeded once the deadline fired."""
     try:
         yield
-    except (OSError, requests.RequestException, http.client.HTTPException, ValueError) as exc:
+    # requests' RequestException is an OSError; http.client's errors are HTTPException.
+    except (OSError, http.client.HTTPException, ValueError) as exc:
         if deadline.fired:
             raise DeadlineExceeded(f"no answer within {deadline.seconds:g} s") from exc
         raise

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from agent.core import netdeadline
 from agent.core.errors import ParseError, ProbeTimeout, SourceMissing
 from agent.core.messages import msg
 from agent.policy.model import ClockSkewRule
@@ -47,10 +48,14 @@ def https_date(url: str, ca_pem: str, timeout: float) -> tuple[datetime, datetim
             fh.write(ca_pem)
         before = datetime.now(UTC)
         try:
-            with requests.Session() as s:
+            with requests.Session() as s, netdeadline.Deadline(2 * timeout) as guard:
                 s.trust_env = False  # no .netrc, no environment CA bundle
-                r = s.head(url, verify=ca_file, timeout=(timeout, timeout),
-                           allow_redirects=False)
+                netdeadline.guard_session(s, guard)  # wall clock: trickled headers are cut
+                with netdeadline.reading(guard):
+                    r = s.head(url, verify=ca_file, timeout=(timeout, timeout),
+                               allow_redirects=False)
+        except netdeadline.DeadlineExceeded as exc:
+            raise ProbeTimeout("gateway clock", 2 * timeout) from exc
         except requests.Timeout as exc:
             raise ProbeTimeout("gateway clock", timeout) from exc
         except requests.RequestException as exc:

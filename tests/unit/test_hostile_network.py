@@ -172,3 +172,14 @@ def test_verifier_client_is_cut_at_its_deadline(tmp_path: Path, behaviour: Behav
         exc, took = _bounded(lambda: client._post(endpoint, ctx, "/v1/nonce", b"{}"), limit=8.0)
     assert isinstance(exc, client.VerifierError) and exc.code == "unreachable", exc
     assert took < 4.0
+
+
+def test_clock_reference_is_cut_at_its_deadline(tmp_path: Path) -> None:
+    from agent.core.errors import ProbeTimeout
+    from agent.policy.clock import https_date
+
+    with serving(_trickle(b"HTTP/1.1 200 OK\r\n", b"X"), tmp_path) as port:
+        exc, took = _bounded(lambda: https_date(f"https://localhost:{port}/",
+                                                CA.cert_pem.decode(), 0.5), limit=8.0)
+    assert isinstance(exc, ProbeTimeout), exc
+    assert took < 3.0
