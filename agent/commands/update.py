@@ -2,7 +2,8 @@
 
 Exit codes: ``check`` 0 installed, up to date, deferred (a remote session runs), not configured,
 switched off or left to the package manager; 2 refused (rollback, expired, tampered, bad
-signature, install failed: the running version stays); 6 the update server could not be reached.
+signature, install failed: the running version stays); 6 the update server could not be reached
+or answered too slowly (a download passed its deadline).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def check(args: argparse.Namespace) -> int:
     _, values = store.current(current_os())
     result = service.check_now(current_os(), values)
     print(i18n.render(result.message, lang))
-    if result.outcome is Outcome.UNREACHABLE:
+    if result.outcome in (Outcome.UNREACHABLE, Outcome.TOO_SLOW):
         return exitcodes.OFFLINE
     return exitcodes.USAGE if result.outcome in FAILURES else exitcodes.OK
 

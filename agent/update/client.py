@@ -77,6 +77,8 @@ def classify(exc: Exception) -> Outcome:
         return Outcome.TAMPERED
     if isinstance(exc, tuf_errors.DownloadLengthMismatchError):
         return Outcome.TAMPERED
+    if isinstance(exc, tuf_errors.SlowRetrievalError):  # before DownloadError: a subclass
+        return Outcome.TOO_SLOW
     if isinstance(exc, tuf_errors.DownloadError | OSError):
         return Outcome.UNREACHABLE
     return Outcome.REFUSED
@@ -172,6 +174,9 @@ def _verified_install(cfg: UpdateConfig, status: state.Status, work: Path,
         return _result(Outcome.REFUSED, f"index: {exc}")
     except (tuf_errors.RepositoryError, tuf_errors.DownloadError, OSError) as exc:
         outcome = classify(exc)
+        if outcome is Outcome.TOO_SLOW:
+            return _result(outcome, f"{type(exc).__name__}: {exc}"[:300],
+                           seconds=f"{cfg.deadline_s:g}")
         return _result(outcome, f"{type(exc).__name__}: {exc}"[:300])
     try:
         key_id = verify.verify_release(artifact, index.artifact, sums, sig, cfg.release_keys)

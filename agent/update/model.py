@@ -45,6 +45,7 @@ class Outcome(StrEnum):
     PACKAGE_MANAGED = "package_managed"  # installed by the system package manager (Linux .deb)
     NO_RELEASE = "no_release"  # the channel has nothing for this OS
     UNREACHABLE = "unreachable"
+    TOO_SLOW = "too_slow"  # a download passed its wall-clock deadline (e.g. a trickling server)
     EXPIRED = "expired"  # freeze attack or a repository nobody re-signed
     ROLLBACK = "rollback"  # older metadata than seen before, or an older version offered
     BAD_SIGNATURE = "bad_signature"  # metadata or release list not signed by a trusted key
@@ -54,7 +55,7 @@ class Outcome(StrEnum):
     UNSUPPORTED = "unsupported"  # no per-user install for this OS's package format here
 
 
-FAILURES = frozenset({Outcome.UNREACHABLE, Outcome.EXPIRED, Outcome.ROLLBACK,
+FAILURES = frozenset({Outcome.UNREACHABLE, Outcome.TOO_SLOW, Outcome.EXPIRED, Outcome.ROLLBACK,
                       Outcome.BAD_SIGNATURE, Outcome.TAMPERED, Outcome.REFUSED,
                       Outcome.INSTALL_FAILED, Outcome.UNSUPPORTED})
 

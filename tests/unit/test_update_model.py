@@ -65,8 +65,9 @@ def test_tuf_errors_map_to_outcomes() -> None:
     assert classify(tuf_errors.BadVersionNumberError("x")) is Outcome.ROLLBACK
     assert classify(tuf_errors.UnsignedMetadataError("x")) is Outcome.BAD_SIGNATURE
     assert classify(tuf_errors.LengthOrHashMismatchError("x")) is Outcome.TAMPERED
-    assert classify(tuf_errors.SlowRetrievalError()) is Outcome.UNREACHABLE
+    assert classify(tuf_errors.SlowRetrievalError()) is Outcome.TOO_SLOW  # the deadline cut it
     assert classify(tuf_errors.DownloadHTTPError("x", 500)) is Outcome.UNREACHABLE
+    assert classify(tuf_errors.DownloadError("x")) is Outcome.UNREACHABLE
     assert classify(tuf_errors.RepositoryError("x")) is Outcome.REFUSED
 
 
