@@ -109,11 +109,16 @@ def test_sign_in_fleet_lookup_impact(served: tuple[Env, str], driver: Any,
     d.get(f"{base}/console/fleet")
     assert d.current_url.endswith("/console/login")  # anonymous: sent to sign in
     assert d.find_element(By.TAG_NAME, "h1").text == "サインイン"
-    d.find_element(By.ID, "username").send_keys("it-admin")
-    d.find_element(By.ID, "password").send_keys(PASSWORD)
+    # keyboard only: the name field has the focus, Tab moves on, Enter submits
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    assert d.switch_to.active_element.get_attribute("id") == "username"
+    keys = ActionChains(d).send_keys("it-admin", Keys.TAB, PASSWORD, Keys.TAB)
+    keys.perform()
+    assert d.switch_to.active_element.get_attribute("id") == "code"
     shot(d, "login")
-    d.find_element(By.ID, "code").send_keys(env.code(IT_SEED))
-    d.find_element(By.ID, "signin").click()
+    ActionChains(d).send_keys(env.code(IT_SEED), Keys.ENTER).perform()
     wait_id(d, "tile-total")
     assert d.current_url.endswith("/console/fleet"), d.page_source[:500]
     tiles = {k: d.find_element(By.ID, f"tile-{k}").text.split("\n")[0]

@@ -194,3 +194,15 @@ def test_a_full_queue_writes_in_the_callers_thread(env: Env) -> None:
         counts = c.execute(sa.select(device_days.c.attestations)
                            .where(device_days.c.cert_fp.in_(fps))).scalars().all()
     assert counts == [2, 2, 2]
+
+
+def test_no_fix_steps_are_made_up(it_client: TestClient, env: Env) -> None:
+    """Steps come only from the key the agent reported: without it the page shows none."""
+    assert env.seeded is not None
+    cid = env.seeded.cids["user09"]
+    assert "利用者に表示された直し方" in it_client.get(f"/console/lookup?id={cid}").text
+    with env.console.engine.begin() as c:
+        c.execute(report_extras.delete().where(report_extras.c.correlation_id == cid))
+    page = it_client.get(f"/console/lookup?id={cid}").text
+    assert f'<code id="found-cid">{cid}</code>' in page
+    assert "利用者に表示された直し方" not in page

@@ -291,9 +291,9 @@ class Pages:
             for chk in found["checks"]:
                 if chk.get("outcome") not in ("block", "warn"):
                     continue
-                key = found["remediation"].get(str(chk.get("id"))) or \
-                    f"{chk.get('id')}.unknown"
-                if f"remediation.{key}.steps" not in i18n.catalogue("en"):
+                # only what the agent showed: no recorded key, no steps (never a guess)
+                key = found["remediation"].get(str(chk.get("id")))
+                if key is None or f"remediation.{key}.steps" not in i18n.catalogue("en"):
                     continue
                 fixes.append({"check": chk.get("id"), "title": remediation.title(key, lang),
                               "steps": remediation.steps(key, lang),
