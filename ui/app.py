@@ -136,8 +136,11 @@ def main(lang: str | None = None, open_status: bool = False) -> int:
         app.processEvents()
     from agent.diagnostics.mapping import purge_expired  # noqa: PLC0415
     from agent.presentation.status_view import PolicyEvaluator  # noqa: PLC0415
+    from ui import first_run  # noqa: PLC0415
+    from ui.prefs import default_path as prefs_path  # noqa: PLC0415
     from ui.tray import TrayController, TrayOptions, resolve_language  # noqa: PLC0415
 
+    fresh = not prefs_path().exists()  # nobody has chosen anything yet (first_run.py)
     state_file = os.environ.get("BYOD_AGENT_UI_STATE_FILE")
     evaluator = PolicyEvaluator()  # the same policy decision as `byod-agent check`
     controller = TrayController(TrayOptions(
@@ -150,9 +153,11 @@ def main(lang: str | None = None, open_status: bool = False) -> int:
     server = listen(name, controller)
     purge_expired()  # pseudonym mappings past their retention go, even if no bundle is exported
     controller.start()
+    welcome = first_run.for_tray(controller, fresh=fresh)  # once per user; kept alive here
     if open_status:
         controller.show_status()
     code = app.exec()
+    del welcome
     controller.stop()
     controller.session.shutdown()  # Quit ends a running session cleanly (no orphaned tunnel)
     server.close()

@@ -47,6 +47,18 @@ class SettingsDialog(QDialog):
         except OSError:
             self.start_at_login.setChecked(False)
         form.addRow(self.start_at_login)
+        # Windows: our Run entry is there but Task Manager switched it off. Say so, and how to
+        # turn it back on (ticking the box and saving re-approves it: Autostart.enable).
+        self.autostart_blocked = QLabel(i18n.text("ui.settings.autostart_blocked", lang))
+        self.autostart_blocked.setObjectName("autostart-blocked")
+        self.autostart_blocked.setTextFormat(Qt.TextFormat.PlainText)
+        self.autostart_blocked.setWordWrap(True)
+        try:
+            blocked = autostart.state() == "blocked"
+        except OSError:
+            blocked = False
+        self.autostart_blocked.setVisible(blocked)
+        form.addRow(self.autostart_blocked)
         self._show_locked(lang)
         self.error = QLabel()
         self.error.setTextFormat(Qt.TextFormat.PlainText)

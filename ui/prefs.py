@@ -1,5 +1,5 @@
-"""The tray's own preferences (language override, which certificate-expiry notices were shown),
-in one small JSON file per user.
+"""The tray's own preferences (language override, which certificate-expiry notices were shown,
+whether the first-run window was shown), in one small JSON file per user.
 
 Start at login is not stored here: the OS entry itself (Run key, LaunchAgent, .desktop) is the
 truth, read back through agent.settings.autostart.
@@ -24,6 +24,7 @@ class Prefs:
     # certificate-expiry threshold ("30", "7", "1", "0") -> ISO date it was last notified
     cert_notified: dict[str, str] = field(default_factory=dict)
     last_user: str = ""  # the office PC user name for FreeRDP (never the password)
+    first_run_shown: bool = False  # the first-run window (ui/first_run.py) was shown once
 
 
 def default_path() -> Path:
@@ -42,7 +43,8 @@ def load(path: Path) -> Prefs:
         user = data.get("last_user")
         return Prefs(language=str(lang) if lang == "auto" or lang in LANGS else "auto",
                      cert_notified=notified,
-                     last_user=user if isinstance(user, str) and len(user) <= 104 else "")
+                     last_user=user if isinstance(user, str) and len(user) <= 104 else "",
+                     first_run_shown=data.get("first_run_shown") is True)
     return Prefs()
 
 

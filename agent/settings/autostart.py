@@ -200,6 +200,13 @@ class Autostart:
             return None
         return next((p for p in xdg_system_autostart_paths(self.env) if p.is_file()), None)
 
+    def state(self) -> str:
+        """on | off | blocked ("blocked" only on Windows: Task Manager or Settings switched our
+        Run entry off; the settings dialog explains it and how to turn it back on)."""
+        if self.os_name == "windows":
+            return self.windows_state()
+        return "on" if self.is_enabled() else "off"
+
     def is_enabled(self) -> bool:
         if self.os_name == "windows":
             return self.windows_state() == "on"
@@ -241,3 +248,11 @@ class Autostart:
             p.write_text(HIDDEN_ENTRY, encoding="utf-8")
         else:
             p.unlink(missing_ok=True)
+
+
+def first_run_default(*, installed: bool, state: str, locked: bool) -> bool:
+    """Turn start at login on at the first tray start? Only for an installed build (a
+    PyInstaller build: the MSI and the .deb already write their entry, the macOS .app does not),
+    only when it is plainly off: never over IT's lock, never over the user's own "off" in Task
+    Manager ("blocked"), never for a developer's ``python -m agent``."""
+    return installed and not locked and state == "off"
