@@ -22,6 +22,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from agent.core.errors import AgentError
+from agent.core.messages import msg
 from agent.keystore.providers import Signer
 
 VERSION = 1
@@ -32,11 +34,12 @@ NONCE_PATH = "/v1/nonce"
 ATTEST_PATH = "/v1/attest"
 
 
-class WireError(ValueError):
+class WireError(AgentError, ValueError):
     """A message that does not follow the protocol. ``code`` is the refusal code it maps to."""
 
     def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
+        super().__init__(msg("verifier.error.protocol", detail=f"{code}: {detail}"[:120]),
+                         f"{code}: {detail}")
         self.code = code
         self.detail = detail
 
