@@ -134,6 +134,7 @@ def test_exit_codes_have_one_meaning_each() -> None:
 
 def test_every_error_of_the_agent_derives_from_agent_error() -> None:
     from agent.attest.client import VerifierError
+    from agent.attest.wire import WireError
     from agent.diagnostics.bundle import BundleError
     from agent.diagnostics.mapping import MappingError
     from agent.diagnostics.reader import HostileBundle
@@ -142,7 +143,7 @@ def test_every_error_of_the_agent_derives_from_agent_error() -> None:
     from agent.session.tunnel import TunnelError
 
     for cls in (PolicyRefused, FetchFailed, KeystoreError, SessionConfigError, TunnelError,
-                HostileBundle, BundleError, MappingError, VerifierError):
+                HostileBundle, BundleError, MappingError, VerifierError, WireError):
         assert issubclass(cls, AgentError), cls
     assert i18n.render(HostileBundle("x.json: bad").message, "en").endswith("x.json: bad")
     assert "ポリシー" in i18n.render(SessionConfigError("host", "bad").message, "ja")
