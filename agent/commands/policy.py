@@ -135,7 +135,7 @@ def show(args: argparse.Namespace) -> int:
 
 
 def update(args: argparse.Namespace) -> int:
-    """Ask the update server now. 0: a policy is in force (updated or up to date); 1: offline,
+    """Ask the update server now. 0: a policy is in force (updated or up to date); 6: offline,
     the policy in force stays; 2: refused, or no policy in force and nothing could provide one."""
     lang = args.lang or i18n.detect_language()
     state = PolicyState(paths.state_dir())
