@@ -216,6 +216,26 @@ def test_a_reader_that_goes_away_is_a_quiet_exit(tmp_path: Path, args: list[str]
     assert proc.stderr == ""  # not even "Exception ignored ... BrokenPipeError"
 
 
+def test_diag_show_into_a_closed_pipe(tmp_path: Path) -> None:
+    """The case staff hit: ``byod-agent diag show BUNDLE | head``."""
+    env = _env(tmp_path / "h")
+    out = tmp_path / "bundles"
+    out.mkdir()
+    made = subprocess.run([sys.executable, "-m", "agent", "diag", "export", "--yes", "--level",
+                           "strict", "--out", str(out)], env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=180, check=False)
+    assert made.returncode == 0, made.stderr
+    bundle = next(p for p in out.iterdir() if p.suffix in (".zip", ".age"))
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    proc = subprocess.run([sys.executable, "-m", "agent", "diag", "show", str(bundle)], env=env,
+                          cwd=REPO, stdout=write_end, stderr=subprocess.PIPE, text=True,
+                          timeout=120, check=False)
+    os.close(write_end)
+    assert proc.returncode == exitcodes.PIPE_CLOSED, proc.stderr
+    assert proc.stderr == ""
+
+
 def test_head_dash_1_on_a_real_shell_pipe(tmp_path: Path) -> None:
     proc = subprocess.run(["sh", "-c", f"'{sys.executable}' -m agent --help | head -1; "
                            "echo \"rc=${PIPESTATUS:-x}\""], env=_env(tmp_path / "h"), cwd=REPO,
