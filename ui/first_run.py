@@ -60,15 +60,15 @@ class FirstRunDialog(QDialog):
         self.setObjectName("first-run")
         self.setWindowTitle(i18n.text("ui.first_run.title", lang))
         lay = QVBoxLayout(self)
-        self.sections: list[tuple[str, str]] = [
-            ("ui.first_run.what_title", "ui.first_run.what"),
-            ("ui.about.reads_title", "ui.about.reads"),
-            ("ui.first_run.never_title", "ui.first_run.never"),
+        self.sections: list[tuple[str, str, bool]] = [  # title, body, a list?
+            ("ui.first_run.what_title", "ui.first_run.what", False),
+            ("ui.about.reads_title", "ui.about.reads", True),
+            ("ui.first_run.never_title", "ui.first_run.never", True),
         ]
-        for title, body in self.sections:
+        for title, body, bullets in self.sections:
             lay.addWidget(_label(i18n.text(title, lang), bold=True))
             items = [x for x in i18n.text(body, lang).splitlines() if x.strip()]
-            lay.addWidget(_label("\n".join(f"・{x}" if len(items) > 1 else x for x in items)))
+            lay.addWidget(_label("\n".join(f"・{x}" if bullets else x for x in items)))
         self.autostart_note: QLabel | None = None
         if autostart_state in ("on", "off", "blocked"):
             self.autostart_note = _label(i18n.text(f"ui.first_run.autostart_{autostart_state}",
