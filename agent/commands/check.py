@@ -106,9 +106,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        epilog="cli.check.exit")
     p.add_argument("--json", action="store_true", help="cli.check.json")
     p.add_argument("--policy", metavar="PATH", help="cli.check.policy")
-    p.add_argument("--replay", metavar="SNAPSHOT.json",
-                   help="evaluate a recorded Windows snapshot (windows_snapshot.ps1 output) as "
-                        "the agent would on that PC; nothing on this machine is read")
-    p.add_argument("--now", metavar="ISO",
-                   help="with --replay: evaluate at this time (default: the snapshot's time)")
+    p.add_argument("--replay", metavar="SNAPSHOT.json", help="cli.check.replay")
+    p.add_argument("--now", metavar="ISO", help="cli.check.now")
     p.set_defaults(handler=run)

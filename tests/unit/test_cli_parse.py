@@ -3,7 +3,9 @@ usage of the subcommand that was wrong, one meaning per exit code, OS errors in 
 
 from __future__ import annotations
 
+import argparse
 import errno
+import re
 import types
 from pathlib import Path
 
@@ -193,3 +195,40 @@ def test_a_bare_command_with_a_display_says_it_started_the_tray(
     assert cli.main(["--lang", "en"]) == 0
     assert started == ["en"]
     assert "Starting the BYOD Agent tray icon" in capsys.readouterr().err
+
+
+def _all_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += _all_parsers(sub)
+    return found
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_every_help_page_is_translated(lang: str) -> None:
+    """No catalogue key shown raw, no argparse English left in a Japanese page."""
+    parsers = _all_parsers(cli.build_parser(None, lang))
+    assert len(parsers) >= 15
+    for parser in parsers:
+        page = parser.format_help()
+        assert not re.search(r"\bcli\.[a-z_.]+", page), (parser.prog, page)
+        if lang == "ja":
+            assert "usage:" not in page and "options:" not in page, parser.prog
+            assert "show this help" not in page, parser.prog
+        else:
+            assert page.startswith("usage: ")
+
+
+def test_every_option_help_is_a_catalogue_key() -> None:
+    """Help text lives in resources/i18n/*/cli.json (help="cli.…"), never English in code."""
+    english = []
+    for parser in _all_parsers(cli.build_parser(None, "en")):
+        for action in parser._actions:
+            text = action.help
+            if text in (None, argparse.SUPPRESS) or isinstance(action, argparse._SubParsersAction):
+                continue
+            if not (str(text).startswith("cli.") and str(text) in i18n.catalogue("en")):
+                english.append(f"{parser.prog} {'/'.join(action.option_strings) or action.dest}")
+    assert english == []
