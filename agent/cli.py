@@ -78,6 +78,19 @@ def _command_index(argv: Sequence[str]) -> int | None:
     return None
 
 
+def _only_lang(argv: Sequence[str]) -> bool:
+    """Nothing but ``--lang X`` / ``--lang=X`` (or nothing at all) on the command line."""
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--lang" and i + 1 < len(argv):
+            i += 2
+        elif argv[i].startswith("--lang="):
+            i += 1
+        else:
+            return False
+    return True
+
+
 def _prepare_stdout() -> None:
     # A Japanese console (cp932) or a pipe with an odd encoding must not crash the report.
     for stream in (sys.stdout, sys.stderr):
@@ -97,8 +110,7 @@ def _setup_logging() -> Path | None:
 
 def _run(argv: list[str], lang: str) -> int:
     at = _command_index(argv)
-    if at is None and all(a == "--lang" or a.startswith("--lang=") or a in i18n.LANGS
-                          for a in argv):
+    if at is None and _only_lang(argv):
         # no subcommand: the tray on a desktop, else the status table
         argv = [*argv, "tray" if should_start_tray(os.environ) else "check"]
         at = len(argv) - 1
