@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -208,3 +209,24 @@ def test_no_plaintext_secret_in_the_database(env: Env) -> None:
     for ph, ts in rows:
         assert ph.startswith("$argon2id$") and PASSWORD not in ph
         assert ts.startswith("v1:") and IT_SEED not in ts and HD_SEED not in ts
+
+
+def test_large_or_unsized_bodies_are_refused_before_parsing(it_client: TestClient,
+                                                            env: Env) -> None:
+    csrf = csrf_of(it_client)
+    big = b"x" * (3 * 1024 * 1024 + 1)
+    r = it_client.post("/console/impact", data={"csrf": csrf},
+                       files={"policy": ("p.toml", big, "application/toml")})
+    assert r.status_code == 413
+    with env.client() as c:
+        c.get("/console/login")
+        r = c.post("/console/login", content=b"username=" + b"a" * 20_000,
+                   headers={"content-type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 413
+
+        def chunks() -> Iterator[bytes]:
+            yield b"username=a&password=b"
+
+        r = c.post("/console/login", content=chunks(),
+                   headers={"content-type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 413  # no Content-Length: not read at all

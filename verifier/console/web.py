@@ -64,6 +64,15 @@ def environment() -> jinja2.Environment:
     return env
 
 
+MAX_POST = 3 * 1024 * 1024  # a draft policy (1 MiB), its signature and the form around them
+
+
+def body_fits(request: Request, limit: int) -> bool:
+    """Form bodies are read whole by the form parser: refuse a large or unsized one first."""
+    declared = request.headers.get("content-length", "")
+    return declared.isdigit() and int(declared) <= limit
+
+
 def language(request: Request) -> str:
     q = request.query_params.get("lang")
     if q in i18n.LANGS:
@@ -143,6 +152,8 @@ class Pages:
                                             client=client_of(request))
                     return self.error(request, 403, "console.error.forbidden", info)
                 if request.method == "POST":
+                    if not body_fits(request, MAX_POST):
+                        return self.error(request, 413, "console.error.too_large", info)
                     form = await request.form(max_files=2, max_fields=30,
                                               max_part_size=1 << 20)
                     token = form.get("csrf")
@@ -164,6 +175,8 @@ class Pages:
     async def login(self, request: Request) -> Response:
         if request.method == "GET":
             return await self.login_form(request)
+        if not body_fits(request, 16 * 1024):
+            return await self.login_form(request, "console.error.too_large", 413)
         form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
         pre = form.get("pre")
         if not isinstance(pre, str) or not security.same(pre, request.cookies.get(PRE_COOKIE)):
