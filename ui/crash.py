@@ -104,6 +104,7 @@ def _ensure_log_file() -> None:
 def install(lang: Callable[[], str] | None = None) -> None:
     if lang is not None:
         _state["lang"] = lang
+    logging.raiseExceptions = False  # a broken log handler never prints its own traceback
     _ensure_log_file()
     sys.excepthook = excepthook
     threading.excepthook = _thread_hook

@@ -60,6 +60,9 @@ class JsonLineFormatter(logging.Formatter):
 
 def setup(directory: Path | None = None, level: int = logging.INFO) -> Path:
     """Attach the rotating file handler to the ``agent`` and ``ui`` loggers (idempotent)."""
+    # A log that cannot be written (disk full, file gone) must never print logging's own
+    # "--- Logging error ---" traceback on a person's terminal.
+    logging.raiseExceptions = False
     directory = directory or log_dir()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = directory / LOG_NAME
