@@ -10,6 +10,9 @@ posture check, and as a named failure elsewhere (the subprocess runner raises th
 from __future__ import annotations
 
 import errno
+import os
+import re
+from functools import cache
 from typing import ClassVar
 
 from agent.core import exitcodes
@@ -112,3 +115,30 @@ def os_reason(exc: OSError) -> Message:
     if key is not None:
         return msg(key)
     return msg("oserror.other", code=errno.errorcode.get(exc.errno or -1, str(exc.errno or "?")))
+
+
+@cache
+def _strerror_keys() -> dict[str, str]:
+    return {os.strerror(code): key for code, key in _ERRNO_KEYS.items()}
+
+
+_ERRNO_TEXT = re.compile(r"\[Errno (\d+)\] [^:]*(?:: (.*))?\Z", re.DOTALL)
+
+
+def os_text_reason(text: str) -> Message | None:
+    """The translated reason for a parameter that is Python's English OS error text, else None.
+
+    Code written before ``os_reason`` (and third-party code) passes ``exc.strerror`` or
+    ``str(exc)`` into a message; agent/core/i18n.py renders such a value through this, so
+    "No such file or directory" never lands inside a Japanese sentence.
+    """
+    key = _strerror_keys().get(text)
+    if key is not None:
+        return msg(key)
+    m = _ERRNO_TEXT.match(text)
+    if m is None:
+        return None
+    reason = os_reason(OSError(int(m.group(1)), ""))
+    if m.group(2):
+        return msg("oserror.with_path", reason=reason.key, path=m.group(2).strip("'\""))
+    return reason

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from functools import cache
 
 from agent.core import textsafe
+from agent.core.errors import os_text_reason
 from agent.core.messages import Message
 from agent.core.paths import resources_dir
 
@@ -51,8 +52,21 @@ def text(key: str, lang: str, **params: object) -> str:
         return key
     # Parameters are outside text (file names, certificate subjects, product names): no control
     # character, ESC sequence or bidi override reaches a terminal or a widget (issue 18).
-    return template.format_map(_Keep({k: textsafe.block(v) if isinstance(v, str) else v
-                                      for k, v in params.items()}))
+    return template.format_map(_Keep({k: textsafe.block(_plain(v, lang)) if isinstance(v, str)
+                                      else v for k, v in params.items()}))
+
+
+def _plain(value: str, lang: str) -> str:
+    """Python's English OS error text as a parameter is shown translated (agent/core/errors.py)."""
+    if len(value) > 300:
+        return value
+    reason = os_text_reason(value)
+    if reason is None:
+        return value
+    if reason.key == "oserror.with_path":
+        return text("oserror.with_path", lang, reason=text(str(reason.params["reason"]), lang),
+                    path=reason.params["path"])
+    return render(reason, lang)
 
 
 def render(message: Message, lang: str) -> str:

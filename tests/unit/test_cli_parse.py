@@ -232,3 +232,29 @@ def test_every_option_help_is_a_catalogue_key() -> None:
             if not (str(text).startswith("cli.") and str(text) in i18n.catalogue("en")):
                 english.append(f"{parser.prog} {'/'.join(action.option_strings) or action.dest}")
     assert english == []
+
+
+@pytest.mark.parametrize(("detail", "ja"), [
+    ("No such file or directory", "ファイルまたはフォルダーがありません"),
+    ("[Errno 13] Permission denied: '/home/u/x.p12'",
+     "開く権限がありません（対象: /home/u/x.p12）"),
+])
+def test_english_os_error_text_inside_a_japanese_sentence_is_translated(
+        detail: str, ja: str) -> None:
+    """Code that still passes exc.strerror or str(exc) into a message (policy loader, probes)."""
+    sentence = i18n.text("policy.refused.unreadable", "ja", path="/p.toml", detail=detail)
+    assert ja in sentence and "Errno" not in sentence and "No such" not in sentence
+    assert i18n.text("x.unknown.key", "ja", detail=detail) == "x.unknown.key"
+    assert i18n.text("policy.refused.unreadable", "ja", path="No such thing", detail="ok") \
+        .count("No such thing") == 1  # only exact OS texts are replaced
+
+
+def test_a_bare_lang_without_its_value_is_a_usage_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    with pytest.raises(SystemExit) as info:  # argparse's usage error, exit 2
+        cli.main(["--lang"])
+    assert info.value.code == exitcodes.USAGE
+    err = capsys.readouterr().err
+    assert "--lang" in err and "check" not in err.splitlines()[-1]
