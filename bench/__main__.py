@@ -20,11 +20,14 @@ from bench.common import Options, Result, Unavailable
 BENCHMARKS = ("posture", "startup", "idle", "tunnel", "export", "verifier", "gateway",
               "console", "deb_size")
 JSON_KEYS = ("posture_vs_slowest_probe", "startup_vs_minimal", "idle_rss_vs_minimal",
+             "idle_uss_vs_minimal",
              "verifier_attest_vs_bare", "gateway_throughput_vs_direct",
              "console_fleet_vs_trivial", "console_attest_with_ingest_vs_without",
              "console_attest_vs_bare",
+             "gateway_p50_latency_vs_direct",
              "idle_cpu_percent", "tunnel_throughput_vs_stunnel",
              "tunnel_p50_latency_vs_stunnel", "export_vs_zip", "deb_size_vs_minimal",
+             "deb_installed_vs_minimal",
              *(f"tunnel_{what}_vs_stunnel_{n}" for what in ("throughput", "p50_latency")
                for n in (1, 20, 100)))
 

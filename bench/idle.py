@@ -1,7 +1,10 @@
 """Idle cost: resident memory after the settle time and CPU use over the idle window.
 
 Both apps run side by side on the same tray; memory and CPU include child processes (the agent's
-first posture check spawns apt-get and friends, which must be over by the time we measure).
+first evaluation runs in a short-lived ``byod-agent evaluate`` worker that spawns apt-get and
+friends, which must be over by the time we measure). Memory is reported as RSS (what the ratio
+uses, as before) and USS (pages only this process holds: what quitting it would give back; shared
+libraries such as Qt's count in RSS for every process that maps them, in USS for none).
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from __future__ import annotations
 import functools
 import time
 
-from bench.apps import cpu_seconds, launch, rss_bytes
+import psutil
+
+from bench.apps import cpu_seconds, family, launch, rss_bytes
 from bench.common import (
     Options,
     Result,
@@ -21,8 +26,23 @@ from bench.common import (
 )
 from testkit.procs import stop, wait_for
 
-KEYS = ("idle_rss_vs_minimal", "idle_cpu_percent")
+KEYS = ("idle_rss_vs_minimal", "idle_uss_vs_minimal", "idle_cpu_percent")
 MB = 1024 * 1024
+
+
+def uss_bytes(pid: int) -> int:
+    """Unique set size of the process and its live children (psutil ``memory_full_info``)."""
+    total = 0
+    for p in family(pid):
+        try:
+            total += p.memory_full_info().uss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def children(pid: int) -> int:
+    return len(family(pid)) - 1
 
 
 def run(opts: Options) -> Result:
@@ -37,6 +57,8 @@ def run(opts: Options) -> Result:
                          f"{name} tray icon")
             time.sleep(settle)
             rss = {name: rss_bytes(p.pid) for name, p in procs.items()}
+            uss = {name: uss_bytes(p.pid) for name, p in procs.items()}
+            kids = children(procs["agent"].pid)
             cpu0 = {name: cpu_seconds(p.pid) for name, p in procs.items()}
             t0 = time.monotonic()
             time.sleep(window)
@@ -50,9 +72,13 @@ def run(opts: Options) -> Result:
             for p in procs.values():
                 stop(p)
     r = ratio(rss["agent"], rss["minimal"])
+    u = ratio(uss["agent"], uss["minimal"])
     rows = [f"RSS after {settle:.0f} s: agent {rss['agent'] / MB:.1f} MB, "
             f"minimal {rss['minimal'] / MB:.1f} MB -> {r}",
+            f"USS after {settle:.0f} s: agent {uss['agent'] / MB:.1f} MB, "
+            f"minimal {uss['minimal'] / MB:.1f} MB -> {u} "
+            f"(agent children alive: {kids})",
             f"CPU over {window:.0f} s idle: agent {cpu['agent']:.3f} %, "
             f"minimal {cpu['minimal']:.3f} % (of one core)"]
-    return Result("idle", {"idle_rss_vs_minimal": r,
+    return Result("idle", {"idle_rss_vs_minimal": r, "idle_uss_vs_minimal": u,
                            "idle_cpu_percent": round(cpu["agent"], 3)}, rows)
