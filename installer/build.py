@@ -32,6 +32,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "installer"))  # build_versions: shared with windows/build.ps1
+
+from build_versions import (  # noqa: E402
+    check_build_number,
+    deb_version,
+)
 
 from admin import buildconfig, sbom  # noqa: E402 (after the path above)
 from agent.core import i18n  # noqa: E402 (after the path above)
@@ -44,28 +50,11 @@ LINUX = ROOT / "installer" / "linux"
 MAINTAINER = "City IT <byod-agent@example.invalid>"  # BYOD_MAINTAINER overrides it
 FREERDP = "freerdp3-x11 | freerdp2-x11"  # trixie ships 3.x only; bookworm/jammy/noble 2.x
 DEMO_SUFFIX = "-demo"  # the DEMO build is its own package: byod-agent-demo
-MAX_BUILD = 999  # MSI: the build number shares the third field with the patch (patch*1000+N)
 
 
 def package_name(name: str, *, demo: bool) -> str:
     """byod-agent (the city's) or byod-agent-demo: two packages that conflict, never the same."""
     return name + DEMO_SUFFIX if demo else name
-
-
-def deb_version(version: str, build: int | None) -> str:
-    """0.1.0 -> 0.1.0+city7: every rebuild upgrades the last (dpkg compares 7 < 10 numerically),
-    and the next release (0.1.1) still sorts above every 0.1.0+cityN."""
-    return version if build is None else f"{version}+city{build}"
-
-
-def msi_version(version: str, build: int | None) -> str:
-    """MSI ProductVersion major.minor.build (major, minor < 256; build < 65536): Windows Installer
-    compares only these three, so the city build goes into the third: patch*1000 + N."""
-    major, minor, patch = (int(x) for x in version.split(".")[:3])
-    third = patch * 1000 + (build or 0)
-    if major > 255 or minor > 255 or third > 65535:
-        raise ValueError(f"{version} build {build} does not fit an MSI ProductVersion")
-    return f"{major}.{minor}.{third}"
 
 
 def conflicts_with(name: str, *, demo: bool) -> str:
@@ -297,10 +286,10 @@ def _build_linux(args: argparse.Namespace, name: str, work: Path) -> dict[str, o
     build = args.build_number
     if build is None and os.environ.get("BYOD_BUILD_NUMBER"):
         build = int(os.environ["BYOD_BUILD_NUMBER"])
-    if build is not None and not 1 <= build <= MAX_BUILD:
-        raise BuildError(f"--build-number must be 1..{MAX_BUILD}")
-    if build is not None and demo:
-        raise BuildError("--build-number is for a city build (--config); DEMO builds have none")
+    try:
+        check_build_number(build, demo=demo)
+    except ValueError as exc:
+        raise BuildError(str(exc)) from None
     version = deb_version(meta["version"], build)
     if demo:
         say(msg("buildconfig.demo_build", name=file_stem))
