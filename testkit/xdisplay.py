@@ -33,7 +33,11 @@ def x_display(n: int, log_dir: Path, *, size: tuple[int, int] = (1280, 1024),
     procs: list[subprocess.Popen[bytes]] = []
     try:
         procs.append(subprocess.Popen(
-            ["Xvfb", f":{n}", "-screen", "0", f"{size[0]}x{size[1]}x24", "-nolisten", "tcp"],
+            # -noreset: without it the server resets when its last client (the xdpyinfo probe
+            # below) disconnects, and a client connecting during that reset (openbox) fails
+            # with "Failed to open the display" (seen about 1 run in 5 here).
+            ["Xvfb", f":{n}", "-screen", "0", f"{size[0]}x{size[1]}x24", "-nolisten", "tcp",
+             "-noreset"],
             stdout=subprocess.DEVNULL, stderr=(log_dir / "xvfb.log").open("wb")))
         wait_for(lambda: subprocess.run(["xdpyinfo"], env=env, capture_output=True,
                                         check=False).returncode == 0, 10, "Xvfb")
