@@ -24,7 +24,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
 from agent.core import i18n
-from agent.posture.context import current_os
+from agent.core.osname import current_os
 from agent.settings import store as settings_store
 from agent.settings.autostart import Autostart, first_run_default
 from agent.settings.managed import ManagedSettings
