@@ -6,6 +6,11 @@ X.224 Connection Request with an RDP Negotiation Request for TLS (MS-RDPBCGR 2.2
 X.224 Connection Confirm (2.2.1.2), starts TLS and prints the fingerprint of the certificate the
 server presents, in FreeRDP's form (``ab:cd:...``). Nothing is sent inside TLS and nothing is
 trusted: the point is to read the certificate so the policy can pin it. Every wait is bounded.
+
+Exit codes: 0 the fingerprint is printed (stdout); 1 no RDP certificate could be read (the port
+is not an RDP server, offers no TLS, is closed, or did not answer within ``--timeout``), with one
+line on stderr naming the address and why; 2 the address is not HOST:PORT.
+Tested against a real xrdp (tests/integration/test_rdp_fingerprint.py).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hashlib
 import socket
 import ssl
 import struct
+import sys
 
 from agent.core import exitcodes, i18n
 from agent.core.messages import msg
@@ -40,7 +46,7 @@ class NotRdp(ValueError):
 def parse_confirm(data: bytes) -> int:
     """The protocol the server selected; NotRdp for anything that is not an X.224 CC."""
     if len(data) < 11 or data[0] != 3 or struct.unpack(">H", data[2:4])[0] != len(data):
-        raise NotRdp("not a TPKT packet")
+        raise NotRdp("it does not answer as an RDP server (no TPKT header)")
     if data[5] & 0xF0 != 0xD0:
         raise NotRdp("not an X.224 Connection Confirm")
     if len(data) < 19:
@@ -67,6 +73,8 @@ def _recv_tpkt(sock: socket.socket) -> bytes:
         if not chunk:
             raise NotRdp("the server closed the connection")
         head += chunk
+    if head[0] != 3:  # e.g. an SSH or SMTP banner: another service speaks first
+        raise NotRdp("it does not answer as an RDP server (no TPKT header)")
     length = struct.unpack(">H", head[2:4])[0]
     if not 11 <= length <= 64:
         raise NotRdp("unexpected X.224 length")
@@ -101,13 +109,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         host, port = parse_host_port("HOST:PORT", args.address)
     except PolicyRefused as exc:
-        print(i18n.render(exc.message, lang))
+        print(i18n.render(exc.message, lang), file=sys.stderr)
         return exitcodes.USAGE
     try:
         der = read_certificate(host, port, args.timeout)
     except (OSError, NotRdp, ssl.SSLError) as exc:
+        detail = str(exc) or type(exc).__name__  # a bare TimeoutError has no text
         print(i18n.render(msg("admin.rdp.failed", address=args.address,
-                              detail=str(exc)[:200]), lang))
+                              detail=detail[:200]), lang), file=sys.stderr)
         return exitcodes.NOT_COMPLIANT
     print(fingerprint(der))
     print(i18n.render(msg("admin.rdp.hint"), lang))
@@ -116,7 +125,10 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r = sub.add_parser("rdp-fingerprint", help="print an office PC's RDP certificate SHA-256 "
-                       "(for server_cert_sha256)")
+                       "(for server_cert_sha256)",
+                       epilog="exit codes: 0 printed; 1 no RDP certificate could be read (not an "
+                       "RDP server, no TLS, closed, or no answer within --timeout); "
+                       "2 not HOST:PORT")
     r.add_argument("address", help="HOST:PORT of the office PC (3389)")
     r.add_argument("--timeout", type=float, default=TIMEOUT_S)
     r.set_defaults(handler=run)
