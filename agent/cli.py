@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "tray": "agent.commands.tray",
     "settings": "agent.commands.settings",
     "update": "agent.commands.update",
+    "evaluate": "agent.commands.evaluate",  # the tray's worker (docs/tray.md)
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 

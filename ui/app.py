@@ -112,6 +112,32 @@ def display_problem(env: Mapping[str, str], platform: str = sys.platform) -> boo
     return not (display and _x_reachable(display))
 
 
+DEBUG_MODULES_ENV = "BYOD_AGENT_DEBUG_MODULES_FILE"
+
+
+def _debug_modules_hook(app: QApplication) -> None:
+    """Tests: with BYOD_AGENT_DEBUG_MODULES_FILE set, write the names of the modules this process
+    has loaded there (a JSON list), once a second, so a test can hold that the resident tray never
+    loads the policy, posture, keystore, cryptography or keyring code."""
+    target = os.environ.get(DEBUG_MODULES_ENV)
+    if not target:
+        return
+    import json  # noqa: PLC0415
+
+    from PySide6.QtCore import QTimer  # noqa: PLC0415
+
+    def dump() -> None:
+        tmp = Path(target + ".tmp")
+        tmp.write_text(json.dumps(sorted(sys.modules)), encoding="utf-8")
+        tmp.replace(target)
+
+    timer = QTimer(app)
+    timer.setInterval(1000)
+    timer.timeout.connect(dump)
+    timer.start()
+    dump()
+
+
 def main(lang: str | None = None, open_status: bool = False) -> int:
     from agent.core import i18n  # noqa: PLC0415
     from ui import crash, fonts  # noqa: PLC0415
@@ -128,30 +154,34 @@ def main(lang: str | None = None, open_status: bool = False) -> int:
     name = instance_name()
     if ask_running_instance(name):
         return 0
-    # The icon first, in its "checking" state, then the rest of the agent (policy, keystore,
-    # posture, dialogs: ~0.3 s of imports): staff see at once that the agent has started.
+    # The icon first, in its "checking" state, then the rest of the tray (its windows and parts;
+    # no policy, posture or keystore code: those run in the evaluation worker): staff see at
+    # once that the agent has started.
     early = QSystemTrayIcon(QIcon(str(resources_dir() / "icons" / "checking.svg")))
     if QSystemTrayIcon.isSystemTrayAvailable():
         early.show()
         app.processEvents()
-    from agent.diagnostics.mapping import purge_expired  # noqa: PLC0415
-    from agent.presentation.status_view import PolicyEvaluator  # noqa: PLC0415
+    from datetime import UTC, datetime  # noqa: PLC0415
+
     from ui import first_run  # noqa: PLC0415
+    from ui.evaluation_task import evaluate_argv  # noqa: PLC0415
     from ui.prefs import default_path as prefs_path  # noqa: PLC0415
     from ui.tray import TrayController, TrayOptions, resolve_language  # noqa: PLC0415
 
     fresh = not prefs_path().exists()  # nobody has chosen anything yet (first_run.py)
     state_file = os.environ.get("BYOD_AGENT_UI_STATE_FILE")
-    evaluator = PolicyEvaluator()  # the same policy decision as `byod-agent check`
+    # No evaluation in this process: each run is a `byod-agent evaluate --wire` child (the same
+    # policy decision as `byod-agent check`), which also purges expired pseudonym mappings and
+    # renews the certificate when due (docs/tray.md "The evaluation worker").
     controller = TrayController(TrayOptions(
-        evaluator.run, decide=evaluator.decide, lang_override=lang,
-        state_file=Path(state_file) if state_file else None, tray_icon=early,
-        update_checks=True))
+        None, lang_override=lang, state_file=Path(state_file) if state_file else None,
+        tray_icon=early, update_checks=True,
+        worker_argv=evaluate_argv(tray_started=datetime.now(UTC))))
     crash.install(lambda: controller.lang)  # the dialog follows the tray's language
     app.setApplicationDisplayName(i18n.text("ui.app_name", resolve_language(
         lang, controller.prefs.language)))
     server = listen(name, controller)
-    purge_expired()  # pseudonym mappings past their retention go, even if no bundle is exported
+    _debug_modules_hook(app)
     controller.start()
     welcome = first_run.for_tray(controller, fresh=fresh)  # once per user; kept alive here
     if open_status:

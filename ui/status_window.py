@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from agent.core import i18n
-from agent.posture.model import Status
+from agent.core.status import Status
 from agent.presentation.connect_gate import connect_gate
 from agent.presentation.status_view import CheckRow, StatusView, needs_attention
 from ui.icons import icon

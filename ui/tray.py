@@ -19,23 +19,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QApplication, QDialog, QSystemTrayIcon
 
 from agent.core import i18n
-from agent.keystore import Keystore
-from agent.posture.context import current_os
+from agent.core.osname import current_os
 from agent.presentation import notify
 from agent.presentation.status_view import StatusView, TrayState
-from agent.session.clients import needs_credentials
 from agent.settings import store as settings_store
 from agent.settings.autostart import Autostart
 from agent.update import state as update_state
 from ui import prefs as prefs_mod
-from ui.cert_dialog import CertDialog
 from ui.dialogs import AboutDialog, SettingsDialog
+from ui.evaluation_task import TIMEOUT_MS
 from ui.icons import icon
 from ui.session import SessionProcess
 from ui.status_window import StatusWindow
@@ -46,9 +44,25 @@ from ui.tray_notify import Notifier
 from ui.tray_session import SessionControl
 from ui.wake import WakeWatcher
 
+if TYPE_CHECKING:  # loaded when the certificate dialog opens (cryptography, keyring)
+    from agent.keystore import Keystore
+    from ui.cert_dialog import CertDialog
+
 log = logging.getLogger(__name__)
 
 __all__ = ["TrayController", "TrayOptions", "resolve_language"]
+
+
+def _default_cert_store() -> Keystore:
+    from agent.keystore import Keystore  # noqa: PLC0415 (only when the dialog is opened)
+
+    return Keystore.default()
+
+
+def _needs_credentials(platform: str) -> bool:
+    """FreeRDP (Linux) has no credential dialog: the tray asks (agent.session.clients says the
+    same; not imported here because it loads the policy model)."""
+    return platform == "linux"
 
 
 def resolve_language(override: str | None, pref: str) -> str:
@@ -68,9 +82,13 @@ def _default_autostart_argv() -> list[str]:
 
 @dataclass
 class TrayOptions:
-    """Everything the tray can be given; tests replace the parts that touch the OS."""
+    """Everything the tray can be given; tests replace the parts that touch the OS.
 
-    run: RunFn
+    ``run=None`` (the real tray, ui/app.py): each evaluation is a ``byod-agent evaluate --wire``
+    child (``worker_argv``, killed after ``worker_timeout_ms``); tests pass ``run``/``decide``
+    and evaluate in-process on the thread pool."""
+
+    run: RunFn | None = None
     decide: DecideFn | None = None
     lang_override: str | None = None
     prefs_path: Path | None = None
@@ -83,10 +101,12 @@ class TrayOptions:
     state_file: Path | None = None
     session: SessionProcess | None = None
     wake: WakeWatcher | None = None
-    cert_store: Callable[[], Keystore] = Keystore.default
+    cert_store: Callable[[], Keystore] = _default_cert_store
     today: Callable[[], date] = date.today
     ask_credentials: bool | None = None  # None: FreeRDP (Linux) needs them, mstsc asks itself
     tray_icon: QSystemTrayIcon | None = None  # app.py shows one before the heavy imports
+    worker_argv: list[str] | None = None  # None: ui.evaluation_task.evaluate_argv()
+    worker_timeout_ms: int = TIMEOUT_MS
 
 
 class TrayController(QObject):
@@ -106,13 +126,15 @@ class TrayController(QObject):
         self.tray.activated.connect(self._on_activated)
         self.window = StatusWindow(self.lang)
         self.checks = CheckScheduler(o.run, o.decide, lambda: self.lang, wake=o.wake,
-                                     recheck_ms=o.recheck_ms, parent=self)
+                                     recheck_ms=o.recheck_ms, worker_argv=o.worker_argv,
+                                     worker_timeout_ms=o.worker_timeout_ms, parent=self)
         self.menu_ctl = TrayMenu(self)
         self.tray.setContextMenu(self.menu_ctl.menu)
         self.notifier = Notifier(self.tray, lambda: self.lang, prefs=self.prefs,
                                  save_prefs=self._save_prefs, cert_store=o.cert_store,
                                  today=o.today, parent=self)
-        ask = needs_credentials(current_os()) if o.ask_credentials is None else o.ask_credentials
+        ask = _needs_credentials(current_os()) if o.ask_credentials is None \
+            else o.ask_credentials
         self.sessions = SessionControl(o.session or SessionProcess(parent=self),
                                        lambda: self.view, lambda: self.lang, prefs=self.prefs,
                                        save_prefs=self._save_prefs, ask_credentials=ask,
@@ -206,7 +228,10 @@ class TrayController(QObject):
         self._last_state = view.state
         self._apply(view)
         self.notifier.show_if(notify.state_change(previous, view, self.lang))
-        self.notifier.check_certificate()
+        if not self.checks.in_worker:
+            self.notifier.check_certificate()  # in-process runs: ask the keystore here
+        elif self.checks.result is not None and self.checks.result.cert_read:
+            self.notifier.cert_warning(self.checks.result.cert_warning)  # the worker read it
 
     def _on_run_done(self) -> None:
         self.menu_ctl.set_running(False)
@@ -300,6 +325,10 @@ class TrayController(QObject):
         return dialog
 
     def open_certificate(self) -> CertDialog:
+        # The dialog, the keystore, cryptography and keyring load here, the first time the user
+        # opens it, and stay loaded (bench/README.md measures what that costs).
+        from ui.cert_dialog import CertDialog  # noqa: PLC0415
+
         dialog = CertDialog(self.lang, self.options.cert_store)
         dialog.changed.connect(self.checks.recheck)  # a new certificate may change the decision
         self._keep("certificate", dialog)

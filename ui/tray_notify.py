@@ -1,5 +1,7 @@
 """The tray's notifications: show a ``Notice`` (agent.presentation.notify decides what it says),
-open the place it names when it is clicked, and the daily certificate-expiry check.
+open the place it names when it is clicked, and the daily certificate-expiry check (the
+evaluation worker reads the certificate in the real tray: ``cert_warning``; in-process test runs
+ask the keystore on the pool: ``check_certificate``).
 
 A click on a notification (``QSystemTrayIcon.messageClicked``) refers to the last one shown, so
 the last notice is kept and ``open_requested`` tells the controller where to go (the status
@@ -11,14 +13,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import date
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QSystemTrayIcon
 
-from agent.keystore import CertStatus, Keystore
 from agent.presentation import notify
 from ui import prefs as prefs_mod
 from ui.task import Task
+
+if TYPE_CHECKING:
+    from agent.keystore import Keystore
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +76,15 @@ class Notifier(QObject):
         self.cert_task.start()
 
     def _on_cert_status(self, status: object) -> None:
-        if not isinstance(status, CertStatus):
-            return
-        notice, record = notify.cert_expiry(status.warning, self._today(),
+        from agent.keystore import CertStatus  # noqa: PLC0415 (cert_store already loaded it)
+
+        if isinstance(status, CertStatus):
+            self.cert_warning(status.warning)
+
+    def cert_warning(self, warning: notify.ExpiryWarning | None) -> None:
+        """The certificate's expiry warning (None: not close to expiry): a notice at most once
+        per threshold per day."""
+        notice, record = notify.cert_expiry(warning, self._today(),
                                             self._prefs.cert_notified, self._lang())
         if record != self._prefs.cert_notified:
             self._prefs.cert_notified = record

@@ -7,14 +7,23 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 
 from PySide6.QtCore import QObject, QProcess, QTimer
 
-from agent.update import service
+from agent.update import model, state
 
 log = logging.getLogger(__name__)
 POLL_MS = 15 * 60 * 1000
 MAX_RUN_MS = 15 * 60 * 1000  # a check that hangs longer is ended
+
+
+def due(*, at_start: bool) -> bool:
+    """``agent.update.service.due`` without importing it: service loads the TUF client (tuf,
+    securesystemslib, requests), which only the ``update check`` child needs."""
+    status = state.load(state.status_path())
+    return model.check_due(datetime.now(UTC), status.last_check_time(), status.failed,
+                           at_start=at_start)
 
 
 def check_argv() -> list[str]:
@@ -46,7 +55,7 @@ class UpdateScheduler(QObject):
         if self._proc is not None and self._proc.state() != QProcess.ProcessState.NotRunning:
             return
         try:
-            if not service.due(at_start=at_start):
+            if not due(at_start=at_start):
                 return
         except OSError as exc:
             log.warning("update schedule unreadable: %s", exc)

@@ -8,7 +8,6 @@ snapshot that a single PowerShell call produced for all checks.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -20,19 +19,10 @@ from typing import Any
 import psutil
 
 from agent.core.errors import ParseError, SourceMissing
+from agent.core.osname import current_os as current_os  # noqa: PLC0414 (re-exported)
 from agent.core.subprocess_runner import Runner, SubprocessRunner
 from agent.posture import windows_snapshot
 from agent.posture.settings import PostureSettings
-
-
-def current_os() -> str:
-    if sys.platform.startswith("win"):
-        return "windows"
-    if sys.platform == "darwin":
-        return "macos"
-    if sys.platform.startswith("linux"):
-        return "linux"
-    return "other"
 
 
 @dataclass(frozen=True)

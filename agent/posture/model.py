@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from agent.core.messages import Message
+from agent.core.status import Status as Status  # noqa: PLC0414 (re-exported for the checks)
 
 CHECK_IDS: tuple[str, ...] = (
     "os_supported",
@@ -19,13 +19,6 @@ CHECK_IDS: tuple[str, ...] = (
 )
 
 Evidence = dict[str, Any]
-
-
-class Status(StrEnum):
-    PASS = "pass"  # noqa: S105 (a status, not a password)
-    WARN = "warn"
-    FAIL = "fail"
-    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from agent.core import i18n
-from agent.keystore.certs import ExpiryWarning
 from agent.presentation.session_view import (
     END_REASONS,
     ERROR_STEPS,
@@ -24,6 +24,18 @@ from agent.presentation.session_view import (
 )
 from agent.presentation.status_view import StatusView, TrayState, attention_rows, need_text
 from agent.session import events
+
+
+class ExpiryWarning(Protocol):
+    """What ``cert_expiry`` reads of ``agent.keystore.certs.ExpiryWarning`` (or of the tray's
+    copy off the evaluation worker's wire, ``agent.presentation.evaluation``): no keystore
+    import, so the tray can tell expiry without cryptography."""
+
+    @property
+    def threshold(self) -> int: ...
+
+    @property
+    def days_left(self) -> int: ...
 
 
 class Level(StrEnum):

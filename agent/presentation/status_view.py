@@ -17,17 +17,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.core import i18n
 from agent.core.messages import Message
-from agent.keystore.errors import KeystoreError
-from agent.keystore.store import Keystore
-from agent.policy.decision import Decision, Outcome
-from agent.policy.evaluate import Evaluation, evaluate
-from agent.policy.model import Policy
-from agent.posture.model import Report, Status
+from agent.core.status import Status
 from agent.presentation import remediation
+
+if TYPE_CHECKING:  # the tray reads these views without the policy, posture or keystore code
+    from agent.policy.decision import Decision
+    from agent.policy.evaluate import Evaluation
+    from agent.policy.model import Policy
+    from agent.posture.model import Report
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +259,8 @@ def failed(lang: str, error: str) -> StatusView:
 
 def decision_info(decision: Decision, policy: Policy | None = None) -> DecisionInfo:
     """Adapt the policy's decision to what the screen shows (the one place they meet)."""
+    from agent.policy.decision import Outcome  # noqa: PLC0415 (the worker's side only)
+
     verdicts: dict[str, CheckVerdict] = {}
     for c in decision.checks:
         if c.outcome is Outcome.BLOCK:
@@ -284,7 +287,9 @@ def renew_certificate_quietly() -> None:
     # Imported here: requests costs the tray ~0.3 s and ~19 MB at start (bench/startup.py).
     import requests  # noqa: PLC0415
 
+    from agent.keystore.errors import KeystoreError  # noqa: PLC0415
     from agent.keystore.est import renew_if_due  # noqa: PLC0415
+    from agent.keystore.store import Keystore  # noqa: PLC0415
 
     try:
         info = renew_if_due(Keystore.default(), datetime.now(UTC))
@@ -301,10 +306,17 @@ class PolicyEvaluator:
     A refused policy raises PolicyRefused, which the tray shows as its error state."""
 
     def __init__(self, evaluate_fn: Callable[[], Evaluation] | None = None,
-                 maintenance: Callable[[], None] | None = None) -> None:
-        # The tray's start: an update due at start waits a per-PC spread (agent.policy.schedule)
-        started = datetime.now(UTC)
-        self._evaluate = evaluate_fn or (lambda: evaluate(started_at=started))
+                 maintenance: Callable[[], None] | None = None,
+                 started_at: datetime | None = None) -> None:
+        # The tray's start: an update due at start waits a per-PC spread (agent.policy.schedule).
+        # The evaluation worker is given the tray's start time (``--tray-started``).
+        started = started_at or datetime.now(UTC)
+        if evaluate_fn is None:
+            from agent.policy.evaluate import evaluate  # noqa: PLC0415
+
+            def evaluate_fn() -> Evaluation:
+                return evaluate(started_at=started)
+        self._evaluate: Callable[[], Evaluation] = evaluate_fn
         self._maintenance = maintenance or renew_certificate_quietly
         self._last: Evaluation | None = None
 
