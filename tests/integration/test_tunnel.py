@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from agent.session.tunnel import Tunnel, TunnelError, connect_gateway
+from agent.session.tunnel import Tunnel, TunnelError, connect_gateway, new_event_loop
 from testkit.gateway import Gateway, echo_server, nginx_gateway
 from testkit.pki import Pair, issue, make_ca, server_pair
 
@@ -214,3 +214,31 @@ def test_abrupt_disconnects_leak_no_file_descriptors(gateway: Gateway, tmp_path:
         assert _open_fds() <= before
 
     asyncio.run(main())
+
+
+def test_streams_arrive_intact_on_the_products_event_loop(gateway: Gateway,
+                                                          tmp_path: Path) -> None:
+    """BackgroundTunnel runs ``new_event_loop()`` (uvloop where installed): the same relay there,
+    with records split across reads (payloads of odd sizes) and both directions at once."""
+    async def main() -> None:
+        t = Tunnel("localhost", gateway.port, OFFICE, _client_context(tmp_path),
+                   max_connections=4)
+        port = await t.start()
+        payloads = [secrets.token_bytes(n) for n in (1, 16_385, 1_000_003, 2_500_001)]
+        results = await asyncio.gather(*(_roundtrip(port, p) for p in payloads))
+        assert results == payloads
+        await asyncio.wait_for(t.wait(), 20)
+        assert t.stats.bytes_up == t.stats.bytes_down == sum(map(len, payloads))
+        assert t.stats.errors == []
+        await t.close()
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(main())
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1 is deprecated")  # on purpose
+def test_a_context_that_allows_tls_below_1_2_is_refused(tmp_path: Path) -> None:
+    ctx = _client_context(tmp_path)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1
+    with pytest.raises(ValueError, match=r"TLS 1\.2"):
+        Tunnel("localhost", 443, OFFICE, ctx)
