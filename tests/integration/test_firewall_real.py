@@ -21,6 +21,7 @@ import pytest
 
 from agent.core.subprocess_runner import CommandResult, SubprocessRunner
 from agent.posture.checks.firewall import check as firewall
+from agent.posture.checks.firewall import linux as firewall_linux
 from agent.posture.context import ProbeContext
 from agent.posture.engine import run_one
 from agent.posture.model import Status
@@ -194,4 +195,4 @@ def test_unshare_really_isolates(tmp_path: Path) -> None:
     subprocess.run(["unshare", "-n", "--", "nft", "-f", str(rules)], check=True)
     host = subprocess.run(["nft", "-j", "list", "ruleset"], capture_output=True, text=True,
                           check=True, env={**os.environ, "LC_ALL": "C"}).stdout
-    assert firewall.parse_nft_ruleset(host).dropping_chains == ()
+    assert firewall_linux.parse_nft_ruleset(host).dropping_chains == ()
