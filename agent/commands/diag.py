@@ -21,15 +21,26 @@ from typing import Any
 
 from agent.commands import usage_error
 from agent.commands.tray import has_display, ui_installed
-from agent.core import exitcodes, i18n, prompt
+from agent.core import exitcodes, i18n, prompt, textsafe
 from agent.core.errors import os_reason
+from agent.core.paths import resources_dir
 from agent.diagnostics import bundle as bundle_mod
 from agent.diagnostics import export, render
 from agent.diagnostics.mapping import MappingError, MappingStore
-from agent.diagnostics.reader import MAX_BUNDLE_BYTES, Bundle, HostileBundle, open_bundle
+from agent.diagnostics.reader import (
+    MAX_BUNDLE_BYTES,
+    MAX_CA_BYTES,
+    Bundle,
+    HostileBundle,
+    load_ca_file,
+    open_bundle,
+)
 from agent.keystore.errors import KeystoreError
 
 VIEW_MODULE = "ui.diag_view"
+# The city CA that issues device and user certificates, shipped with the installer; the help
+# desk passes its own copy with --ca. Without one, no signer is named (docs/security.md).
+CITY_CA = resources_dir() / "trust" / "city-ca.pem"
 
 
 def _consent(collected: export.Collected, prepared: export.Prepared, lang: str,
@@ -73,7 +84,8 @@ def run_export(args: argparse.Namespace) -> int:
     except OSError as exc:
         return usage_error(lang, "diag.error.write", path=str(export.target_path(prepared, out)),
                            detail=i18n.render(os_reason(exc), lang))
-    print(i18n.text("diag.done", lang, bundle_id=saved.bundle_id, path=str(saved.path)))
+    print(i18n.text("diag.done", lang, bundle_id=saved.bundle_id,
+                    path=textsafe.field(saved.path)))
     if saved.mapping_problem:
         print(i18n.text("diag.mapping.not_kept_note", lang,
                         reason=i18n.render(saved.mapping_problem, lang)), file=sys.stderr)
@@ -87,13 +99,20 @@ def _read_bundle(args: argparse.Namespace, lang: str) -> Bundle | int:
         with path.open("rb") as fh:
             data = fh.read(MAX_BUNDLE_BYTES + 1)  # the reader refuses anything larger
         key_text = Path(args.key).read_text(encoding="utf-8") if args.key else None
-    except OSError as exc:
-        return usage_error(lang, "diag.error.read", path=str(exc.filename),
-                           detail=i18n.render(os_reason(exc), lang))
+        ca_path = Path(args.ca) if getattr(args, "ca", None) else CITY_CA
+        ca_data = None
+        if getattr(args, "ca", None) or ca_path.is_file():
+            with ca_path.open("rb") as fh:
+                ca_data = fh.read(MAX_CA_BYTES + 1)
+    except (OSError, UnicodeDecodeError) as exc:
+        filename = getattr(exc, "filename", None) or args.key
+        return usage_error(lang, "diag.error.read", path=textsafe.field(filename),
+                           detail=textsafe.field(getattr(exc, "strerror", None) or ""))
     try:
-        return open_bundle(data, key_text)
+        cas = load_ca_file(ca_data) if ca_data is not None else []
+        return open_bundle(data, key_text, cas)
     except HostileBundle as exc:
-        return usage_error(lang, "diag.error.hostile", detail=str(exc))
+        return usage_error(lang, "diag.error.hostile", detail=textsafe.field(exc))
 
 
 def _verified_digest(args: argparse.Namespace, lang: str) -> tuple[bool, dict[str, Any]] | int:
@@ -104,7 +123,7 @@ def _verified_digest(args: argparse.Namespace, lang: str) -> tuple[bool, dict[st
     try:
         return bundle.verification.verified, render.digest(bundle)
     except HostileBundle as exc:
-        return usage_error(lang, "diag.error.hostile", detail=str(exc))
+        return usage_error(lang, "diag.error.hostile", detail=textsafe.field(exc))
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -161,10 +180,11 @@ def run_mapping(args: argparse.Namespace) -> int:
     print(i18n.text("diag.mapping.header", lang, bundle_id=found.bundle_id,
                     expires=found.expires_at.date().isoformat()))
     for p in wanted:
-        print(f"  {p:<14} {found.entries[p]}")
+        print(f"  {textsafe.field(p):<14} {textsafe.field(found.entries[p])}")
     for p in args.pseudonym or ():
         if p not in found.entries:
-            print(i18n.text("diag.mapping.unknown_pseudonym", lang, pseudonym=p), file=sys.stderr)
+            print(i18n.text("diag.mapping.unknown_pseudonym", lang,
+                            pseudonym=textsafe.field(p)), file=sys.stderr)
     return exitcodes.OK
 
 
@@ -191,11 +211,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--json", action="store_true", help="cli.opt.json")
     s.add_argument("--html", metavar="OUT", help="cli.diag.html")
     s.add_argument("--key", metavar="HELPDESK_KEY", help="cli.diag.key")
+    s.add_argument("--ca", metavar="CITY_CA", help="cli.diag.ca")
     s.set_defaults(handler=run_show)
     v = dsub.add_parser("view", help="cli.diag.view", description="cli.diag.view",
                         epilog="cli.diag.show.exit")
     v.add_argument("bundle", help="cli.diag.bundle")
     v.add_argument("--key", metavar="HELPDESK_KEY", help="cli.diag.key")
+    v.add_argument("--ca", metavar="CITY_CA", help="cli.diag.ca")
     v.set_defaults(handler=run_view)
     m = dsub.add_parser("mapping", aliases=["reveal"], help="cli.diag.mapping",
                         description="cli.diag.mapping", epilog="cli.diag.mapping.exit")

@@ -10,11 +10,11 @@ that starts like an option.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.core import validate
 from agent.core.errors import AgentError
 from agent.core.messages import msg
 from agent.policy.model import Target
@@ -56,9 +56,8 @@ RDP_FILE_PLACEHOLDER = "<private temporary .rdp file>"
 # (tests/integration/test_session_e2e.py).
 XFREERDP_LOCKDOWN: tuple[str, ...] = ("-clipboard", "/audio-mode:2", "-auto-reconnect")
 
-# A user name goes into argv as /u:NAME, so it must not be able to look like anything else.
-# sAMAccountName, user@domain (UPN) and DOMAIN\user forms.
-_USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._@\\-]{0,103}$")
+# A user name goes into argv as /u:NAME, so it must not be able to look like anything else:
+# agent.core.validate.USERNAME (sAMAccountName, user@domain and DOMAIN\user forms).
 
 
 class SessionConfigError(AgentError):
@@ -71,20 +70,15 @@ class SessionConfigError(AgentError):
         self.detail = detail
 
 
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
 def check_host(field_name: str, value: str) -> str:
     if not value or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         raise SessionConfigError(field_name, "empty or has control characters")
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        pass
-    labels = value.split(".")
-    if len(value) > 253 or not all(_LABEL.match(lab) for lab in labels) or labels[-1].isdigit():
+    checked = validate.host(value)  # strict grammar: no IPv6 zone identifier (issue 18)
+    if checked is None:
         raise SessionConfigError(field_name, f"{value[:80]!r} is not a host name")
-    return value
+    return checked
 
 
 def check_port(field_name: str, value: int) -> int:
@@ -94,7 +88,7 @@ def check_port(field_name: str, value: int) -> int:
 
 
 def check_username(value: str) -> str:
-    if not _USERNAME.match(value):
+    if validate.username(value) is None:  # fullmatch: no trailing newline (issue 18)
         raise SessionConfigError("user", "letters, digits and . _ @ \\ - only")
     return value
 
@@ -146,7 +140,7 @@ def rdp_file_text(properties: dict[str, str]) -> str:
     """Serialize; refuses anything that could smuggle an extra line or property."""
     lines = []
     for key, value in properties.items():
-        if not _RDP_KEY.match(key):
+        if not _RDP_KEY.fullmatch(key):
             raise SessionConfigError(key, "not an .rdp property name")
         if any(c in value for c in "\r\n\x00") or any(ord(c) < 0x20 for c in value):
             raise SessionConfigError(key, "control characters in an .rdp value")

@@ -274,7 +274,7 @@ def test_scheduler_fetches_serial_n_plus_1_within_the_interval(
     """What `byod-agent check` and the tray call before every check (agent.policy.evaluate),
     with an injected clock, against the real HTTPS server: serial 2 at the first chance, then
     nothing until due, then serial 3 within one interval (24 h) of the last attempt."""
-    from agent.policy.evaluate import policy_for_checks  # noqa: PLC0415
+    from agent.policy.evaluate import policy_for_checks
 
     base, site = server
     update = (f'[update]\nurl = "{base}/policy.toml"\nca = """\n{pki["ca_pem"]}"""\n'

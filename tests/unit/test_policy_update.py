@@ -40,8 +40,9 @@ interval_hours = 24
 
 
 def _ca() -> str:
-    from tests.integration.test_policy_fetch import _ca as make_ca  # noqa: PLC0415
-    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.integration.test_policy_fetch import _ca as make_ca
 
     return make_ca("policy CA")[1].public_bytes(serialization.Encoding.PEM).decode()
 
@@ -127,7 +128,7 @@ def test_demo_serial_does_not_raise_the_citys(tmp_path: Path) -> None:
     """A DEMO-signed policy with the city's id and a huge serial (the DEMO key is public)."""
     state = state_in(tmp_path)
     rogue = OTHER.write(tmp_path / "rogue.toml", policy_text(999))
-    from agent.policy.loader import load_file  # noqa: PLC0415
+    from agent.policy.loader import load_file
 
     load_file(rogue, [OTHER.anchor], state, now=NOW)
     res = resolve_active(state, [CITY.anchor], now=NOW, installed=installed_city(tmp_path, 1))
