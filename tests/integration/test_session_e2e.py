@@ -156,7 +156,7 @@ def test_session_through_the_gateway_with_every_redirection_off(world: World) ->
         started = events.wait_for("started", 60)
         assert len(started["correlation_id"]) == 8
         wait_for(world.xrdp.logged_in, 30, "the xrdp login")
-        wait_for(lambda: "Session started successfully for user byodrdp"
+        wait_for(lambda: f"Session started successfully for user {world.xrdp.user}"
                    in world.xrdp.sesman_log(), 20, "sesman to start the desktop")
         # The session went through the tunnel: xrdp saw nginx (loopback), nginx saw our client
         # certificate and the office PC's name as SNI.
