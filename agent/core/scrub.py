@@ -30,6 +30,13 @@ _QUERY_NAMES = (r"access_token|id_token|refresh_token|code|token|auth|sig|signat
                 r"state|nonce|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|"
                 r"SAMLResponse|SAMLRequest|ticket|otp|pin")
 
+# After ``code``: the separator, then a value shaped like an OAuth 2.0 authorization code
+# (RFC 6749 4.1.2 leaves the format to the server; Google's "4/0Ab...", Entra ID's "0.AX...",
+# Keycloak's UUID-dotted codes): 8 or more of [A-Za-z0-9._~+/=%-] with at least one digit, not
+# followed by "(" or "[" (a call or an index: a Python expression, not a value).
+_OAUTH_CODE_VALUE = (r"[\"']?\s*[:=]\s*[\"']?(?=[A-Za-z0-9._~+/=%-]*[0-9])"
+                     r"[A-Za-z0-9._~+/=%-]{8,}(?![A-Za-z0-9._~+/=%(\[-])")
+
 # (name, pattern). Order matters: at one position the first alternative that matches wins, so
 # the longest/most specific shapes come first. Each starts with a cheap look-ahead on its first
 # character(s), so a word that cannot begin a shape costs one character test per shape.
@@ -61,11 +68,14 @@ SECRET_ALTERNATIVES: tuple[tuple[str, str], ...] = (
                r"github_pat_[A-Za-z0-9_]{40,}|glpat-[A-Za-z0-9_-]{20,}|"
                r"xox[abposr]-[A-Za-z0-9_-]{10,}|AIza[0-9A-Za-z_-]{35}|"
                r"(?:sk|rk)_live_[0-9A-Za-z]{16,})[A-Za-z0-9_-]*"),
-    # detect-secrets KeywordDetector: name = value (the name is kept, the value goes)
+    # detect-secrets KeywordDetector: name = value (the name is kept, the value goes). ``code``
+    # alone is also a common variable name (a traceback shows ``code = body()``), so it counts
+    # only when its value looks like an OAuth code (_OAUTH_CODE_VALUE).
     ("kv", r"(?=[PpSsTtAaCcOo])(?i:(?P<kv_key>(?<![A-Za-z0-9])(?:password|passwd|pwd|"
            r"passphrase|secret|token|"
            r"api[_-]?key|access[_-]?key|secret[_-]?key|client[_-]?secret|private[_-]?key|otp|"
-           r"pin|code|credential|credentials)(?![A-Za-z0-9]))(?P<kv_sep>[\"']?\s*[:=]\s*)"
+           r"pin|credential|credentials|code(?=" + _OAUTH_CODE_VALUE + r"))(?![A-Za-z0-9]))"
+           r"(?P<kv_sep>[\"']?\s*[:=]\s*)"
            r"(?:\"(?:[^\"\\]|\\.)*\"|'[^']*'|\\\"(?:[^\\]|\\[^\"])*\\\"|[^\s,;&\"}]+))"),
 )
 

@@ -34,10 +34,25 @@ def test_my_number_check_digit() -> None:
     ("Bearer abcdefghijklmnop", "abcdefghijklmnop"),
     ("https://taro:s3cret@gw.example.jp/", "s3cret"),
     ("api_key: AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"),
+    ("code=4/0AbCdEfGh1", "4/0AbCdEfGh1"),
+    ('"code": "0.AXkA1b2c3d4e5f"', "0.AXkA1b2c3d4e5f"),
+    ("oauth code = 'abc123def456' returned", "abc123def456"),
 ])
 def test_secrets_are_scrubbed(planted: str, gone: str) -> None:
     assert gone not in Redactor().text(f"log line {planted} end")
     assert gone not in scrub_secrets(planted)
+
+
+@pytest.mark.parametrize("line", [
+    "    code = body()",  # a traceback's source line (the log showed "code = [REDACTED]")
+    "    code = response.json()",
+    "    code = codes[0]",
+    "    code=self.code",
+    "exit code = 0",
+])
+def test_code_is_a_secret_only_when_it_looks_like_an_oauth_code(line: str) -> None:
+    assert scrub_secrets(line) == line
+    assert "REDACTED" not in Redactor().text(line)
 
 
 def test_identifiers_get_consistent_pseudonyms() -> None:
