@@ -42,6 +42,7 @@ from agent.session.certname import certificate_names_host
 
 log = logging.getLogger("agent.session.tunnel")
 READ = 32 * 1024  # plaintext per SSL_read call: more than one TLS record (16 KiB)
+RECV = 256 * 1024  # bytes per socket read, each side
 WRITE_HIGH = 256 * 1024  # a transport's send buffer before the other side stops being read
 
 
@@ -251,22 +252,28 @@ async def open_gateway(addrs: list[tuple[int, int, Any]], sni: str, context: ssl
     raise TunnelError("tcp", f"{addrs[0][2] if addrs else '?'} unreachable: {last}")
 
 
-class _Side(asyncio.Protocol):
-    """One socket of a relayed connection; the ``_Relay`` does the work."""
+class _Side(asyncio.BufferedProtocol):
+    """One socket of a relayed connection; the ``_Relay`` does the work.
+
+    Buffered: the transport reads straight into this side's own buffer, so no ``bytes`` is
+    allocated and filled per read; OpenSSL takes the bytes from there (encrypting them, or into
+    the incoming BIO) before the next read."""
 
     def __init__(self, relay: _Relay, gateway: bool) -> None:
         self.relay = relay
         self.gateway = gateway
+        self._view = memoryview(bytearray(RECV))
+        self._take = relay.from_gateway if gateway else relay.from_client
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self.gateway and isinstance(transport, asyncio.ReadTransport):
             transport.pause_reading()  # until the client's side exists (Tunnel._serve)
 
-    def data_received(self, data: bytes) -> None:
-        if self.gateway:
-            self.relay.from_gateway(data)
-        else:
-            self.relay.from_client(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._take(self._view[:nbytes])
 
     def eof_received(self) -> bool:
         self.relay.eof(gateway=self.gateway)
@@ -304,14 +311,14 @@ class _Relay:
         self._grace: asyncio.TimerHandle | None = None
         self._eofs: set[bool] = set()  # which sides sent EOF (True: the gateway)
 
-    def from_client(self, data: bytes) -> None:
+    def from_client(self, data: bytes | memoryview) -> None:
         if self._closing or self.gw is None:  # never: the gateway's side is made first
             return
         self.tls.obj.write(data)  # the memory BIO never refuses: all of it, as records
         self.gw.write(self.tls.outgoing.read())
         self.tunnel.stats.bytes_up += len(data)
 
-    def from_gateway(self, data: bytes) -> None:
+    def from_gateway(self, data: bytes | memoryview) -> None:
         tls = self.tls
         if self._closing:
             return
