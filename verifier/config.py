@@ -6,10 +6,13 @@ as in the policy reader: a typo must never silently weaken the gate.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from verifier.ocsp import OcspConfig
 
 
 class ConfigError(ValueError):
@@ -45,6 +48,7 @@ class VerifierConfig:
     max_future_skew_seconds: int = 120
     enforce_tick_seconds: float = 5.0
     log_file: Path | None = None
+    ocsp: OcspConfig | None = None  # [ocsp]: ask the city CA's responder as well as the CRL
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -52,9 +56,11 @@ _KEYS = {
     "listen", "tls_cert", "tls_key", "city_ca", "crl", "posture_ca_cert", "posture_ca_key",
     "posture_ca_key_passphrase_file", "credential_minutes", "database_url", "trust_dir",
     "policy", "recheck_seconds", "grace_seconds", "nonce_seconds", "max_future_skew_seconds",
-    "enforce_tick_seconds", "log_file", "gateway", "console",
+    "enforce_tick_seconds", "log_file", "gateway", "console", "ocsp",
 }
 _GATEWAY_KEYS = {"admin_socket", "map_file", "backends_file"}
+_OCSP_KEYS = {"url", "timeout_seconds", "soft_fail", "nonce", "max_age_seconds", "tls_ca"}
+_OCSP_URL_RE = re.compile(r"https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~/%-]{0,200})?")
 
 
 def _path(base: Path, value: object, name: str) -> Path:
@@ -76,6 +82,29 @@ def _number(doc: dict[str, Any], name: str, default: float | None, lo: float,
     if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
         raise ConfigError(f"{name}: expected a number in [{lo}, {hi}]")
     return float(value)
+
+
+def _flag(doc: dict[str, Any], name: str, default: bool) -> bool:
+    value = doc.get(name, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"ocsp.{name}: expected true or false")
+    return value
+
+
+def _ocsp(doc: object, base: Path) -> OcspConfig | None:
+    if doc is None:
+        return None
+    if not isinstance(doc, dict) or set(doc) - _OCSP_KEYS:
+        raise ConfigError(f"ocsp: allowed keys are {sorted(_OCSP_KEYS)}")
+    url = doc.get("url")
+    if not isinstance(url, str) or not _OCSP_URL_RE.fullmatch(url):
+        raise ConfigError("ocsp.url: expected http://HOST[:PORT][/PATH] or https://...")
+    tls_ca = _opt_path(base, doc, "tls_ca")
+    return OcspConfig(
+        url=url, timeout_seconds=_number(doc, "timeout_seconds", 3.0, 0.1, 60) or 3.0,
+        soft_fail=_flag(doc, "soft_fail", False), nonce=_flag(doc, "nonce", True),
+        max_age_seconds=int(_number(doc, "max_age_seconds", 3600, 10, 7 * 86400) or 3600),
+        tls_ca=None if tls_ca is None else str(tls_ca))
 
 
 def parse_config(doc: dict[str, Any], base: Path) -> VerifierConfig:
@@ -128,6 +157,7 @@ def parse_config(doc: dict[str, Any], base: Path) -> VerifierConfig:
         max_future_skew_seconds=int(_number(doc, "max_future_skew_seconds", 120, 0, 3600) or 0),
         enforce_tick_seconds=_number(doc, "enforce_tick_seconds", 5.0, 0.1, 600) or 5.0,
         log_file=_opt_path(base, doc, "log_file"),
+        ocsp=_ocsp(doc.get("ocsp"), base),
         # [console] is read by verifier.console.config (its own keys, refused the same way)
         extra={"console": doc.get("console", {}), "base": str(base)},
     )

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.attest import wire
 from agent.policy.decision import new_correlation_id
-from verifier import evaluate, messages, tpm
+from verifier import evaluate, messages, ocsp, tpm
 from verifier.config import VerifierConfig
 from verifier.db import Store
 from verifier.gateway import Gateway
@@ -48,6 +48,7 @@ STATUS = {
     "policy_newer": 409, "report_stale": 409, "report_future": 409, "not_compliant": 403,
     "no_assignment": 403, "policy_unavailable": 503, "internal": 500,
     "key_attestation_invalid": 403, "key_not_hardware": 403,
+    "ocsp_unreachable": 503, "ocsp_invalid": 403, "ocsp_unknown": 403, "ocsp_stale": 403,
 }
 
 
@@ -100,6 +101,7 @@ class Verifier:
         self.city_cas = load_certs(cfg.city_ca)
         self.crls = load_crls(cfg.crl_files)
         self._crl_mtimes = self._crl_stamp()
+        self.ocsp = ocsp.OcspChecker(cfg.ocsp) if cfg.ocsp is not None else None
         for secret in (cfg.posture_ca_key, cfg.posture_ca_key_passphrase_file):
             if secret is not None and secret.stat().st_mode & 0o077:
                 raise ValueError(f"{secret} must be readable by its owner only (chmod 600)")
@@ -164,7 +166,23 @@ class Verifier:
         user = common_name(cert)
         if not messages.USER_RE.fullmatch(user):
             raise Refused("cert_unknown_ca", "certificate CN is not a valid user name")
+        self._check_ocsp(cert, user)
         return cert, user, fingerprint(cert)
+
+    def _check_ocsp(self, cert: x509.Certificate, user: str) -> None:
+        """After the chain and the CRL (the certificate is the city's, so its CN is the user):
+        revoked -> cert_revoked (cuts at once); unknown, unreachable, invalid or stale -> its own
+        ocsp_* code, refused unless ``soft_fail`` lets an unreachable responder pass."""
+        if self.ocsp is None:
+            return
+        try:
+            verdict = self.ocsp.status(cert, self.city_cas, self.clock())
+        except ocsp.OcspError as exc:
+            raise Refused(exc.code, exc.detail) from None
+        if verdict is not None and verdict.status == "revoked":
+            when = verdict.revoked_at.isoformat() if verdict.revoked_at else "?"
+            raise Refused("cert_revoked", f"OCSP: serial {cert.serial_number:x} revoked {when}",
+                          user=user)
 
     # -- nonce ---------------------------------------------------------------------------------
     def nonce(self, peer_der: bytes | None, raw: bytes) -> Outcome:

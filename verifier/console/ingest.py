@@ -39,7 +39,8 @@ log = logging.getLogger("verifier.console")
 PRE_SIGNATURE = frozenset({
     "too_large", "bad_json", "too_deep", "bad_request", "bad_version", "no_client_cert",
     "cert_unknown_ca", "cert_expired", "cert_revoked", "cert_key_type", "crl_missing",
-    "crl_invalid", "crl_stale", "key_not_enrolled", "bad_signature", "internal"})
+    "crl_invalid", "crl_stale", "key_not_enrolled", "bad_signature", "internal",
+    "ocsp_unreachable", "ocsp_invalid", "ocsp_unknown", "ocsp_stale"})
 _KEY_RE = re.compile(r"[a-z0-9_]{1,40}(\.[a-z0-9_]{1,40}){0,4}")
 _OS = frozenset({"windows", "macos", "linux", "other"})
 
