@@ -65,6 +65,7 @@ class Responder:
     key_id: bool = False
     mode: str = "openssl"
     requests: int = 0
+    last: bytes = b""
     server: http.server.ThreadingHTTPServer | None = None
     entries: list[str] = field(default_factory=list)
 
@@ -96,7 +97,8 @@ class Responder:
             if self.key_id:
                 cmd.append("-resp_key_id")
             subprocess.run(cmd, check=True, capture_output=True, timeout=20)
-            return resp.read_bytes()
+            self.last = resp.read_bytes()
+            return self.last
 
     def start(self) -> Responder:
         (self.root / "index.txt").touch()
@@ -210,6 +212,8 @@ def test_good_answers_admit_and_are_cached_until_next_update(oc: OcspCity) -> No
     assert attest(c, c.a).status == 200
     asked = oc.responder.requests
     assert asked == 1  # nonce asked once; the attest used the cached good answer
+    answer = x509_ocsp.load_der_ocsp_response(oc.responder.last)  # OpenSSL echoed our nonce
+    assert len(answer.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce) == 16
     oc.responder.stop()  # nothing answers any more: the cache carries until nextUpdate
     assert attest(c, c.a).status == 200
     c.clock.now += dt.timedelta(minutes=6)  # past -nmin 5: the cache is dropped, fail closed
