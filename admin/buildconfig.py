@@ -5,6 +5,8 @@ The directory replaces resources/policy and resources/trust in the build (read-o
 
     DIR/policy/<name>.toml, <name>.toml.sig   the signed policy, bytes unchanged
     DIR/trust/<name>.pub                      the trust anchors (Ed25519 PEM)
+    DIR/trust/city-ca.pem                     the city CA that issues staff certificates
+                                              (--city-ca; cert import and the bundle reader)
     DIR/gateway-ca.pem, DIR/helpdesk.age      what IT handed in, for the record
     DIR/build-config.json                     what was checked, with SHA-256 of every file
 
@@ -83,27 +85,51 @@ def _fingerprints(pem: str) -> set[str]:
     return {c.fingerprint(hashes.SHA256()).hex() for c in certs}
 
 
-def load_gateway_ca(path: Path, *, now: datetime) -> str:
-    """A PEM file of CA certificates, each currently valid and marked CA."""
+def _load_ca_pem(path: Path, kind: str, *, now: datetime) -> str:
+    """A PEM file of CA certificates, each currently valid, marked CA and not DEMO.
+
+    ``kind`` (``gateway_ca`` or ``city_ca``) picks the messages: ``buildconfig.refused.<kind>_
+    unusable``, ``<kind>_expired`` and ``demo_<kind>``.
+    """
     try:
         pem = path.read_text(encoding="ascii")
         certs = x509.load_pem_x509_certificates(pem.encode("ascii"))
     except (OSError, ValueError, UnicodeError) as exc:
-        raise _refuse("gateway_ca_unusable", f"{path}: {exc}", path=str(path)) from exc
+        raise _refuse(f"{kind}_unusable", f"{path}: {exc}", path=str(path)) from exc
     for cert in certs:
         try:
             is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
         except x509.ExtensionNotFound:
             is_ca = False
         if not is_ca:
-            raise _refuse("gateway_ca_unusable", f"{path}: {cert.subject.rfc4514_string()} "
+            raise _refuse(f"{kind}_unusable", f"{path}: {cert.subject.rfc4514_string()} "
                           "is not a CA certificate", path=str(path))
         if not cert.not_valid_before_utc <= now < cert.not_valid_after_utc:
-            raise _refuse("gateway_ca_expired", f"{path}: valid until "
+            raise _refuse(f"{kind}_expired", f"{path}: valid until "
                           f"{cert.not_valid_after_utc.isoformat()}", path=str(path))
         if "DEMO" in cert.subject.rfc4514_string().upper():
-            raise _refuse("demo_gateway_ca", f"{path}: {cert.subject.rfc4514_string()}",
+            raise _refuse(f"demo_{kind}", f"{path}: {cert.subject.rfc4514_string()}",
                           path=str(path))
+    return pem
+
+
+def load_gateway_ca(path: Path, *, now: datetime) -> str:
+    """A PEM file of CA certificates, each currently valid and marked CA."""
+    return _load_ca_pem(path, "gateway_ca", now=now)
+
+
+CITY_CA_NAME = "city-ca.pem"  # agent/keystore/city_ca.CITY_CA_FILE: resources/trust/city-ca.pem
+
+
+def load_city_ca(path: Path, *, now: datetime) -> str:
+    """The city CA(s) that issue staff certificates: CA, valid now, not DEMO.
+
+    The DEMO gateway CA (the one the shipped DEMO policy names) is refused here too: it is a
+    DEMO certificate whatever its subject says.
+    """
+    pem = _load_ca_pem(path, "city_ca", now=now)
+    if _fingerprints(pem) & demo_gateway_fingerprints():
+        raise _refuse("demo_city_ca", f"{path}: the DEMO gateway CA", path=str(path))
     return pem
 
 
@@ -230,7 +256,8 @@ def load_update_root(path: Path, *, now: datetime) -> bytes:
 
 def make_config(policy_path: Path, trust: Sequence[Path], out: Path, *,
                 gateway_ca: Path | None = None, helpdesk_key: Path | None = None,
-                managed: Path | None = None, update_root: Path | None = None,
+                city_ca: Path | None = None, managed: Path | None = None,
+                update_root: Path | None = None,
                 release_keys: Sequence[Path] = (),
                 now: datetime | None = None) -> BuildConfig:
     """Validate everything, then write ``out`` (which must not exist or be empty)."""
@@ -244,6 +271,7 @@ def make_config(policy_path: Path, trust: Sequence[Path], out: Path, *,
     policy, signer = _check_policy(policy_path, anchors, now=now)
     ca_pem = load_gateway_ca(gateway_ca, now=now) if gateway_ca else None
     helpdesk = load_helpdesk_key(helpdesk_key) if helpdesk_key else None
+    city_pem = load_city_ca(city_ca, now=now) if city_ca else None
     _cross_check(policy, ca_pem, helpdesk)
     if out.exists() and any(out.iterdir()):
         raise _refuse("out_not_empty", str(out), path=str(out))
@@ -255,6 +283,8 @@ def make_config(policy_path: Path, trust: Sequence[Path], out: Path, *,
         files[f"trust/{a.name}.pub"] = signing.public_key_pem(a.key)
     if ca_pem is not None:
         files["gateway-ca.pem"] = ca_pem.encode("ascii")
+    if city_pem is not None:  # cert import and the bundle reader trust it (keystore/city_ca.py)
+        files[f"trust/{CITY_CA_NAME}"] = city_pem.encode("ascii")
     if helpdesk is not None:
         files["helpdesk.age"] = (helpdesk + "\n").encode("ascii")
     if managed is not None:  # locked settings for PCs no MDM reaches (docs/it-guide.md)
@@ -301,6 +331,9 @@ def check_config(directory: Path, *, now: datetime | None = None) -> BuildConfig
     policy, signer = _check_policy(policies[0], anchors, now=now)
     ca = directory / "gateway-ca.pem"
     hd = directory / "helpdesk.age"
+    city = directory / "trust" / CITY_CA_NAME
+    if city.exists():
+        load_city_ca(city, now=now)
     _cross_check(policy, load_gateway_ca(ca, now=now) if ca.exists() else None,
                  load_helpdesk_key(hd) if hd.exists() else None)
     return BuildConfig(policy.id, policy.serial, policy.expires.isoformat(), signer.key_id,
@@ -316,6 +349,12 @@ def demo_findings(resources: Path, *, now: datetime | None = None) -> list[str]:
     found: list[str] = []
     anchors = []
     for path in sorted((resources / "trust").glob("*")):
+        if path.name == CITY_CA_NAME:  # not a policy key: the city CA (--city-ca)
+            try:
+                load_city_ca(path, now=now)
+            except ConfigRefused as exc:
+                found.append(f"trust/{path.name}: city CA refused ({exc.detail})")
+            continue
         try:
             key = signing.load_public_key(path.read_bytes())
         except (OSError, ValueError):

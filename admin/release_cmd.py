@@ -31,6 +31,7 @@ def build_config(args: argparse.Namespace) -> int:
     config = make_config(Path(args.policy), [Path(p) for p in args.trust], out,
                          gateway_ca=Path(args.gateway_ca) if args.gateway_ca else None,
                          helpdesk_key=Path(args.helpdesk_key) if args.helpdesk_key else None,
+                         city_ca=Path(args.city_ca) if args.city_ca else None,
                          managed=Path(args.managed) if args.managed else None,
                          update_root=Path(args.update_root) if args.update_root else None,
                          release_keys=[Path(p) for p in args.release_key or ()],
@@ -90,6 +91,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     b.add_argument("--gateway-ca", help="gateway CA (PEM); must be the policy's tunnel gateway_ca")
     b.add_argument("--helpdesk-key", help="help-desk age recipient file; must be the policy's "
                    "[diagnostics] helpdesk_public_key")
+    b.add_argument("--city-ca", metavar="FILE", help="the city CA (PEM) that issues staff "
+                   "certificates; shipped as resources/trust/city-ca.pem (cert import and the "
+                   "help desk's bundle reader refuse certificates it did not issue)")
     b.add_argument("--managed", help="managed settings TOML (the keys of "
                    "/etc/byod-agent/managed.toml), locked on every PC this installer reaches")
     b.add_argument("--update-root", help="TUF root.json of the update repository")

@@ -181,6 +181,7 @@ def test_customized_deb_ships_the_citys_policy_and_no_demo(city_debs: tuple[Path
                       "Conflicts: byod-agent-demo\n")
     files = _contents(deb)
     assert "/opt/byod-agent/_internal/resources/trust/city-example-2026.pub" in files
+    assert "/opt/byod-agent/_internal/resources/trust/city-ca.pem" in files  # --city-ca
     assert "/opt/byod-agent/_internal/resources/build-config.json" in files
     assert not [f for f in files if "demo" in f.lower()]
     assert (deb.parent / f"byod-agent_{__version__}+city1.cdx.json").is_file()

@@ -4,8 +4,10 @@ checked with the agent's own code; DEMO material never passes, however it is ren
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +18,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from admin import buildconfig
 from admin import cli as admin
+from agent.keystore import KeystoreError, city_ca
 from agent.policy import signing
+from agent.policy.errors import PolicyRefused
 from testkit import pki
 from tests.conftest import REPO
 
@@ -52,6 +56,8 @@ class CityFiles:
     ca: Path
     helpdesk: Path
     policy: Path
+    city_ca: Path  # the CA that issues staff certificates (--city-ca)
+    city_ca_pair: pki.Pair
 
     def sign(self, text: str, name: str = "city-policy.toml") -> Path:
         path = self.root / name
@@ -69,8 +75,10 @@ def city_files(root: Path) -> CityFiles:
     (root / "gateway-ca.pem").write_bytes(ca.cert_pem)
     recipient = str(pyrage.x25519.Identity.generate().to_public())
     (root / "helpdesk.age").write_text(f"# help desk, 2026\n{recipient}\n", encoding="ascii")
+    city_ca = pki.make_ca("Example City Staff CA")
+    (root / "city-ca.pem").write_bytes(city_ca.cert_pem)
     files = CityFiles(root, key, pub, root / "gateway-ca.pem", root / "helpdesk.age",
-                      root / "city-policy.toml")
+                      root / "city-policy.toml", root / "city-ca.pem", city_ca)
     files.sign(policy_text(ca_pem=ca.cert_pem, helpdesk=recipient))
     return files
 
@@ -80,7 +88,7 @@ def city_config(root: Path) -> tuple[CityFiles, Path]:
     files = city_files(root / "it")
     out = root / "config"
     buildconfig.make_config(files.policy, [files.pub], out, gateway_ca=files.ca,
-                            helpdesk_key=files.helpdesk)
+                            helpdesk_key=files.helpdesk, city_ca=files.city_ca)
     return files, out
 
 
@@ -130,7 +138,7 @@ def test_demo_policy_is_refused_even_signed_by_the_city(city: CityFiles, tmp_pat
 def test_policy_must_verify_against_the_given_anchors(city: CityFiles, tmp_path: Path) -> None:
     other = tmp_path / "other.pub"
     other.write_bytes(signing.public_key_pem(Ed25519PrivateKey.generate().public_key()))
-    with pytest.raises(buildconfig.PolicyRefused) as exc:
+    with pytest.raises(PolicyRefused) as exc:
         buildconfig.make_config(city.policy, [other], tmp_path / "out")
     assert exc.value.reason == "unknown_signer"
 
@@ -196,6 +204,69 @@ def test_check_config_catches_a_demo_anchor_slipped_in_later(tmp_path: Path) -> 
     assert any("DEMO trust anchor" in f for f in buildconfig.demo_findings(out))
 
 
+def test_city_ca_ships_as_the_trust_cert_import_reads(city: CityFiles, tmp_path: Path) -> None:
+    out = tmp_path / "config"
+    buildconfig.make_config(city.policy, [city.pub], out, gateway_ca=city.ca,
+                            city_ca=city.city_ca)
+    shipped = out / "trust" / "city-ca.pem"
+    assert shipped.read_bytes() == city.city_ca.read_bytes()
+    assert "trust/city-ca.pem" in json.loads((out / "build-config.json").read_text())["files"]
+    assert buildconfig.check_config(out).policy_id == "city-example"
+    assert buildconfig.demo_findings(out) == []  # a city CA is not "not a trust anchor"
+    # The agent's own reader (cert import, the bundle reader) takes the shipped file.
+    cas = city_ca.city_cas(shipped)
+    assert [c.subject for c in cas] == [city.city_ca_pair.cert.subject]
+    city_ca.check_issuer([pki.issue(city.city_ca_pair, "Yamada Taro").cert], cas)
+    with pytest.raises(KeystoreError):
+        city_ca.check_issuer([pki.issue(pki.make_ca("Other CA"), "Yamada Taro").cert], cas)
+
+
+def test_installer_build_lays_the_city_ca_in_and_passes_its_demo_scan(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("byod_installer_build",
+                                                  REPO / "installer" / "build.py")
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    _, config = city_config(tmp_path)
+    resources = tmp_path / "resources"
+    shutil.copytree(REPO / "resources" / "policy", resources / "policy")
+    shutil.copytree(REPO / "resources" / "trust", resources / "trust")
+    build.lay_config(resources, config)
+    assert (resources / "trust" / "city-ca.pem").read_bytes() == (
+        config / "trust" / "city-ca.pem").read_bytes()
+    assert buildconfig.demo_findings(resources) == []
+
+
+@pytest.mark.parametrize(("make", "refusal"), [
+    (lambda: pki.issue(pki.make_ca(), "not a CA").cert_pem, "city_ca_unusable"),
+    (lambda: b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+     "city_ca_unusable"),
+    (lambda: pki.issue(pki.make_ca(), "Old City CA", is_ca=True,
+                       not_before=datetime(2020, 1, 1, tzinfo=UTC),
+                       not_after=datetime(2021, 1, 1, tzinfo=UTC)).cert_pem, "city_ca_expired"),
+    (lambda: pki.make_ca("BYOD DEMO City CA").cert_pem, "demo_city_ca"),
+])
+def test_city_ca_must_be_a_valid_non_demo_ca(city: CityFiles, tmp_path: Path,
+                                             make: Callable[[], bytes], refusal: str) -> None:
+    bad = tmp_path / "bad-ca.pem"
+    bad.write_bytes(make())
+    with pytest.raises(buildconfig.ConfigRefused) as exc:
+        buildconfig.make_config(city.policy, [city.pub], tmp_path / "out", city_ca=bad)
+    assert _refusal(exc) == refusal
+    assert not (tmp_path / "out").exists()
+
+
+def test_demo_scan_flags_a_demo_city_ca_in_the_payload(tmp_path: Path) -> None:
+    _, config = city_config(tmp_path)
+    (config / "trust").chmod(0o755)
+    (config / "trust" / "city-ca.pem").chmod(0o644)
+    (config / "trust" / "city-ca.pem").write_bytes(pki.make_ca("DEMO City CA").cert_pem)
+    assert any("trust/city-ca.pem: city CA refused" in f
+               for f in buildconfig.demo_findings(config))
+    with pytest.raises(buildconfig.ConfigRefused):
+        buildconfig.check_config(config)
+
+
 def test_the_repositorys_resources_are_demo() -> None:
     found = buildconfig.demo_findings(REPO / "resources")
     assert any("trust/demo-DEMO.pub" in f for f in found)
@@ -207,7 +278,8 @@ def test_cli_build_config(city: CityFiles, tmp_path: Path,
     out = tmp_path / "config"
     base = ["build-config", "--policy", str(city.policy), "--out", str(out)]
     assert admin.main([*base, "--trust", str(city.pub), "--gateway-ca", str(city.ca),
-                       "--helpdesk-key", str(city.helpdesk)]) == 0
+                       "--helpdesk-key", str(city.helpdesk), "--city-ca", str(city.city_ca)]) == 0
+    assert (out / "trust" / "city-ca.pem").is_file()
     assert "city-example" in capsys.readouterr().out
     assert admin.main([*base[:-1], str(tmp_path / "c2"), "--trust", str(DEMO_PUB)]) == 2
     err = capsys.readouterr().err
