@@ -14,8 +14,9 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from agent import __version__
+import agent
 from agent.commands.tray import should_start_tray
 from agent.core import cliparse, clirun, exitcodes, i18n, logsetup
 
@@ -35,6 +36,16 @@ COMMANDS: dict[str, str] = {
 COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 
 
+class _LazyVersion(argparse._VersionAction):
+    """``--version``: the version is read only when asked for (agent/__init__.py: the tray, which
+    builds this parser at every start, then never loads importlib.metadata)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
+        self.version = f"byod-agent {agent.__version__}"
+        super().__call__(parser, namespace, values, option_string)
+
+
 def _add_lang(parser: argparse.ArgumentParser, top: bool) -> None:
     """``--lang`` on every (sub)parser; below the top it must not reset what the top parsed."""
     if any("--lang" in a.option_strings for a in parser._actions):
@@ -52,8 +63,7 @@ def build_parser(only: str | None = None, lang: str | None = None) -> argparse.A
     lang = lang or i18n.detect_language()
     parser = cliparse.LocalizedParser(prog="byod-agent", description="cli.description",
                                       epilog="cli.epilog", lang=lang)
-    parser.add_argument("--version", action="version", version=f"byod-agent {__version__}",
-                        help="cli.opt.version")
+    parser.add_argument("--version", action=_LazyVersion, help="cli.opt.version")
     sub = parser.add_subparsers(dest="command", title="cli.commands")
     names = [COMMANDS[only]] if only in COMMANDS else COMMAND_MODULES
     for name in names:

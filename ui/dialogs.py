@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agent import __version__
+import agent
 from agent.core import i18n
 from agent.settings.autostart import Autostart
 from agent.settings.managed import ManagedSettings
@@ -130,7 +130,7 @@ class AboutDialog(QDialog):
         self.setObjectName("about-dialog")
         self.setWindowTitle(i18n.text("ui.about.title", lang))
         lay = QVBoxLayout(self)
-        parts = [f"<h3>{_esc(i18n.text('ui.about.version', lang, version=__version__))}</h3>"]
+        parts = [f"<h3>{_esc(i18n.text('ui.about.version', lang, version=agent.__version__))}</h3>"]
         # channel and last update check (agent/update/state.py about_lines)
         parts += [f"<p>{_esc(line)}</p>" for line in update_lines or ()]
         for section in ("reads", "leaves"):

@@ -53,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
         purge_expired()  # retention runs even when no bundle is exported
     except Exception:  # a broken mapping store must not hide the posture
         log.exception("purging expired pseudonym mappings failed")
-    result = evaluate_once(started_at=started)
+    from agent.presentation.last_evaluation import remember  # noqa: PLC0415
+
+    result = evaluate_once(started_at=started, remember=remember)  # the export may reuse it
     sys.stdout.write(result.to_wire() + "\n")
     sys.stdout.flush()
     return exitcodes.OK

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from agent.core import i18n, logsetup
+from agent.core import i18n, logsetup, paths
 from agent.core.messages import Message, msg
 from agent.diagnostics import bundle as bundle_mod
 from agent.diagnostics import connectivity
@@ -27,10 +27,15 @@ from agent.diagnostics.signer import device_signer
 from agent.keystore import Identity, Keystore, KeystoreError
 from agent.policy.decision import decision_to_json, policy_to_json
 from agent.policy.errors import PolicyRefused
-from agent.policy.evaluate import evaluate
+from agent.policy.evaluate import Evaluation, evaluate
+from agent.policy.loader import policy_in_force
+from agent.policy.model import LoadedPolicy
+from agent.policy.signing import load_trust_anchors
+from agent.policy.state import PolicyState
 from agent.posture.context import default_context
-from agent.posture.engine import run_posture
+from agent.posture.engine import run_posture, utc_now
 from agent.posture.model import Report
+from agent.presentation import last_evaluation
 
 log = logging.getLogger("agent.diagnostics")
 # \A...\Z, not ^...$: "$" also matches before a trailing newline ("ABC-1\n" must not pass).
@@ -82,24 +87,61 @@ def _identity() -> tuple[Identity | None, str | None]:
         return None, str(state.value) if state is not None else type(exc).__name__
 
 
+def _policy_in_force() -> LoadedPolicy | None:
+    """The policy in force, without an update (cheap: a signature check); None when refused."""
+    try:
+        return policy_in_force(PolicyState(paths.state_dir()), load_trust_anchors(),
+                               now=utc_now())
+    except (PolicyRefused, OSError) as exc:
+        log.info("no policy in force for reuse: %s", type(exc).__name__)
+        return None
+
+
+def reusable(*, in_force: Callable[[], LoadedPolicy | None] = _policy_in_force,
+             last_path: Path | None = None,
+             now: datetime | None = None) -> tuple[LoadedPolicy, last_evaluation.Saved] | None:
+    """The tray's last evaluation when it may stand for a new one: at most
+    ``last_evaluation.MAX_AGE`` old, this agent version, the policy now in force (docs/tray.md)."""
+    loaded = in_force()
+    if loaded is None:
+        return None
+    key = last_evaluation.PolicyKey(loaded.policy.id, loaded.policy.serial, loaded.sha256)
+    saved = last_evaluation.load_fresh(key, path=last_path, now=now)
+    return None if saved is None else (loaded, saved)
+
+
 def collect(*, connectivity_timeout: float = connectivity.DEFAULT_TIMEOUT_S,
-            identity: Callable[[], tuple[Identity | None, str | None]] = _identity) -> Collected:
+            identity: Callable[[], tuple[Identity | None, str | None]] = _identity,
+            reuse: Callable[[], tuple[LoadedPolicy, last_evaluation.Saved] | None] = reusable,
+            evaluate_fn: Callable[[], Evaluation] = evaluate) -> Collected:
     """Posture, decision, policy metadata and connectivity. A refused policy still yields a
-    bundle (that is exactly when the help desk is needed), with the refusal reason inside."""
+    bundle (that is exactly when the help desk is needed), with the refusal reason inside.
+
+    The posture and decision are the tray's last evaluation when ``reuse`` finds a fresh one
+    under the policy in force (its ``generated_at``/``decided_at`` say when), else a new run."""
     extra: dict[str, Any] = {}
     users, hosts = local_identities()
     logs = logsetup.log_files()
-    try:
-        result = evaluate()
-    except PolicyRefused as exc:
-        extra["policy"] = {"status": "refused", "reason": i18n.both(exc.message),
-                           "detail": exc.detail}
-        return Collected(run_posture(default_context()), extra, [],
-                         bundle_mod.DEFAULT_CAP_BYTES, None, logs, users, hosts)
-    extra["decision"] = decision_to_json(result.decision)
-    extra["correlation_id"] = result.decision.correlation_id
-    extra["policy"] = policy_to_json(result.loaded)
-    policy = result.loaded.policy
+    reused = reuse()
+    if reused is not None:
+        loaded, saved = reused
+        report = saved.report
+        extra["decision"] = saved.decision
+        extra["correlation_id"] = saved.decision.get("correlation_id")
+        log.info("export reuses the evaluation saved at %s", saved.saved_at.isoformat())
+    else:
+        try:
+            result = evaluate_fn()
+        except PolicyRefused as exc:
+            extra["policy"] = {"status": "refused", "reason": i18n.both(exc.message),
+                               "detail": exc.detail}
+            return Collected(run_posture(default_context()), extra, [],
+                             bundle_mod.DEFAULT_CAP_BYTES, None, logs, users, hosts)
+        loaded, report = result.loaded, result.report
+        extra["decision"] = decision_to_json(result.decision)
+        extra["correlation_id"] = result.decision.correlation_id
+    extra["policy"] = policy_to_json(loaded)
+    policy = loaded.policy
     if policy.targets:
         ident, note = identity()
         extra["connectivity"] = connectivity.check_targets(
@@ -107,7 +149,7 @@ def collect(*, connectivity_timeout: float = connectivity.DEFAULT_TIMEOUT_S,
             with_cert=ident is not None, certificate_note=note, timeout=connectivity_timeout)
     key = policy.diagnostics.helpdesk_public_key
     recipients = [key] if key and key.startswith("age1") else []
-    return Collected(result.report, extra, recipients, policy.diagnostics.max_bundle_bytes,
+    return Collected(report, extra, recipients, policy.diagnostics.max_bundle_bytes,
                      policy.id, logs, users, hosts)
 
 

@@ -22,6 +22,7 @@ from agent.presentation.status_view import PolicyEvaluator, build, failed
 
 if TYPE_CHECKING:
     from agent.keystore.store import CertStatus
+    from agent.policy.evaluate import Evaluation
 
 log = logging.getLogger(__name__)
 CERT_TIMEOUT_S = 10.0  # the keyring may prompt or hang: the posture answer must not wait for it
@@ -59,16 +60,30 @@ def read_cert(cert_status: CertFn,
     return True, None if w is None else CertExpiry(w.threshold, w.days_left)
 
 
+def _remember(remember: Callable[[Evaluation], None], last: Evaluation | None) -> None:
+    if last is None:
+        return
+    try:
+        remember(last)
+    except Exception:  # saving for the export must never change what the tray shows
+        log.exception("last evaluation not saved")
+
+
 def evaluate_once(evaluator: PolicyEvaluator | None = None, *,
                   started_at: datetime | None = None,
                   cert_status: CertFn | None = None,
-                  cert_timeout_s: float = CERT_TIMEOUT_S) -> EvaluationResult:
-    """One evaluation as the tray shows it, in every language."""
+                  cert_timeout_s: float = CERT_TIMEOUT_S,
+                  remember: Callable[[Evaluation], None] | None = None) -> EvaluationResult:
+    """One evaluation as the tray shows it, in every language. ``remember``: given the
+    evaluation when the policy decided (``evaluate --wire`` saves it for the export:
+    agent/presentation/last_evaluation.py); never a refused or broken run."""
     evaluator = evaluator or PolicyEvaluator(started_at=started_at)
     try:
         report = evaluator.run()
         decision = evaluator.decide(report)
         views = {lang: build(report, lang, decision) for lang in i18n.LANGS}
+        if remember is not None and decision is not None:
+            _remember(remember, getattr(evaluator, "last", None))  # test doubles have none
     except AgentError as exc:  # a refused policy: its own words, in each language
         log.warning("evaluation refused: %s", exc.detail)
         views = {lang: failed(lang, i18n.render(exc.message, lang)) for lang in i18n.LANGS}

@@ -325,6 +325,11 @@ class PolicyEvaluator:
         self._last = self._evaluate()
         return self._last.report
 
+    @property
+    def last(self) -> Evaluation | None:
+        """The evaluation of the last ``run()`` (the worker saves it for the export)."""
+        return self._last
+
     def decide(self, report: Report) -> DecisionInfo | None:
         last = self._last
         if last is None or last.report is not report:

@@ -152,3 +152,28 @@ def test_enrolled_device_signs_and_the_desk_verifies(tmp_path: Path) -> None:
         bad = _cli("diag", "show", str(tampered), env=env)
         assert bad.returncode == 1 and "system.json" in bad.stdout
         assert secret_service.plaintext_private_keys(ss.home) == []
+
+
+def test_export_reuses_the_tray_workers_fresh_evaluation(tmp_path: Path) -> None:
+    """The tray's real worker saves its evaluation (0600); the real export right after puts that
+    same report and decision in the bundle (no new posture run), redacted as always."""
+    env = _env(tmp_path)
+    worker = _cli("evaluate", "--wire", env=env)
+    assert worker.returncode == 0, worker.stderr
+    last = Path(env["XDG_STATE_HOME"]) / "byod-agent" / "last-evaluation.json"
+    assert (last.stat().st_mode & 0o777) == 0o600
+    saved = json.loads(last.read_text(encoding="utf-8"))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    exp = _cli("diag", "export", "--yes", "--out", str(out_dir), env=env)
+    assert exp.returncode == 0, exp.stderr
+    [bundle_path] = list(out_dir.iterdir())
+    zf = zipfile.ZipFile(io.BytesIO(bundle_path.read_bytes()))
+    posture = json.loads(zf.read("posture.json"))
+    decision = json.loads(zf.read("decision.json"))
+    assert posture["generated_at"] == saved["report"]["generated_at"]
+    assert decision["correlation_id"] == saved["decision"]["correlation_id"]
+    assert [c["duration_ms"] for c in posture["checks"]] == \
+        [c["duration_ms"] for c in saved["report"]["checks"]]
+    everything = b"\n".join(zf.read(n) for n in zf.namelist()).decode("utf-8")
+    assert "yamada" not in everything and socket.gethostname() not in everything
