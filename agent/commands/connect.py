@@ -236,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
     logsetup.set_correlation_id(decision.correlation_id)
     session = Session(SessionRequest(target, platform, client, decision.correlation_id,
                                      recheck, float(policy.session_grace_seconds), context,
-                                     user, password),
+                                     user, password, verifier=policy.verifier is not None),
                       reevaluate=reevaluator(evaluate, attester), emit=emit)
     install_stop_signals(session)
     return session.run()

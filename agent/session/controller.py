@@ -72,6 +72,7 @@ class SessionRequest:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     gateway_timeout: float = 10.0
+    verifier: bool = False  # the policy names a verifier (it may end the session at the gateway)
 
 
 def network_fingerprint() -> frozenset[tuple[str, str]]:
@@ -249,7 +250,7 @@ class Session:
         tunnel_errors = self.tunnel.stats.errors if self.tunnel is not None else []
         if tunnel_errors:
             step, _, detail = tunnel_errors[0].partition(": ")
-            self._error(TUNNEL_STEPS.get(step, Step.TLS), detail)
+            self._error(events.tunnel_step(step, verifier=self.req.verifier), detail)
             self.emit(events.ended(EndReason.ERROR, self.req.correlation_id))
             return SESSION_FAILED
         if code != 0:

@@ -52,6 +52,9 @@ class Step(StrEnum):
     TLS = "tls"  # the gateway's certificate is not the city's
     GATEWAY_REFUSED = "gateway_refused"  # the gateway refused our certificate
     OFFICE_UNREACHABLE = "office_unreachable"  # the gateway is up, the office PC is not
+    # The gateway closed a session that was established, and the city runs a verifier: the
+    # verifier ends sessions there (HAProxy runtime API, docs/verifier-protocol.md section 3).
+    GATEWAY_ENDED = "gateway_ended"
     CLIENT_MISSING = "client_missing"  # no RDP client on this PC
     CLIENT_FAILED = "client_failed"  # the RDP client could not start or failed
 
@@ -68,7 +71,23 @@ TUNNEL_STEPS: Mapping[str, Step] = {
     "resolve": Step.RESOLVE, "tcp": Step.TCP, "tls": Step.TLS,
     "gateway_refused": Step.GATEWAY_REFUSED, "office_unreachable": Step.OFFICE_UNREACHABLE,
     "gateway_closed": Step.OFFICE_UNREACHABLE,  # the gateway hung up: the office PC did not answer
+    # the gateway ended an established session (no verifier: the office PC went away)
+    "gateway_ended": Step.OFFICE_UNREACHABLE,
 }
+
+
+def tunnel_step(word: str, *, verifier: bool) -> Step:
+    """The protocol's step for the tunnel's word; ``verifier``: the policy names a verifier.
+
+    The verifier protocol has no endpoint that says why a session was cut, and the bytes the
+    tunnel sees are the same whether the verifier cut the session at the gateway or the office
+    PC went away (an EOF from the gateway after data). With a verifier the cut is the usual
+    cause (re-attestation refused, revoked, too late), so the step says the gateway ended it and
+    asks staff to check the PC and connect again; without one, the office PC went away.
+    """
+    if word == "gateway_ended" and verifier:
+        return Step.GATEWAY_ENDED
+    return TUNNEL_STEPS.get(word, Step.TLS)
 
 
 @dataclass(frozen=True)

@@ -310,6 +310,7 @@ class _Relay:
         self._closing = False
         self._grace: asyncio.TimerHandle | None = None
         self._eofs: set[bool] = set()  # which sides sent EOF (True: the gateway)
+        self.ended_by: bool | None = None  # which side ended first (True: the gateway)
 
     def from_client(self, data: bytes | memoryview) -> None:
         if self._closing or self.gw is None:  # never: the gateway's side is made first
@@ -360,6 +361,8 @@ class _Relay:
                 self.client.write_eof()  # forward the gateway's EOF as a TCP half-close
         # A client EOF is not forwarded (inside TLS it would end the stream): the gateway side
         # keeps going for the grace period, then both close so no connection lingers.
+        if self.ended_by is None and not self._closing:
+            self.ended_by = gateway
         self._eofs.add(gateway)
         if len(self._eofs) == 2:
             self.close()  # both directions are over
@@ -368,6 +371,8 @@ class _Relay:
                 self.tunnel.half_close_grace, self.close)
 
     def lost(self, *, gateway: bool, exc: Exception | None) -> None:
+        if self.ended_by is None and not self._closing:
+            self.ended_by = gateway
         self._lost[gateway] = True
         if exc is not None:
             log.info("tunnel stream ended: %s", type(exc).__name__)
@@ -565,6 +570,11 @@ class Tunnel:
                 # by closing the connection before the first byte: say so, it is the user's clue.
                 self.stats.errors.append("gateway_closed: the gateway closed the connection "
                                          "without answering")
+            elif relay.ended_by and len(self.stats.errors) == relay.errors_before:
+                # an established session the gateway ended (a verifier's cut, or the office PC
+                # went away): events.tunnel_step names it
+                self.stats.errors.append("gateway_ended: the gateway ended an established "
+                                         "session")
         except OSError as exc:
             log.info("tunnel stream ended: %s", type(exc).__name__)
         finally:

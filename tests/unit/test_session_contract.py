@@ -152,3 +152,16 @@ def test_the_raw_word_check_can_fail() -> None:
         _no_raw_words("接続できませんでした。問題の場所：office_unreachable", "ja")
     with pytest.raises(AssertionError):
         _no_raw_words("Not connected: {step}", "en")
+
+
+def test_a_session_the_gateway_ended_names_the_gateway_only_with_a_verifier() -> None:
+    """The tunnel's "gateway_ended" (EOF from the gateway after data) is the verifier's cut
+    when the policy names one (docs/session.md), the office PC going away otherwise."""
+    assert events.tunnel_step("gateway_ended", verifier=True) is Step.GATEWAY_ENDED
+    assert events.tunnel_step("gateway_ended", verifier=False) is Step.OFFICE_UNREACHABLE
+    assert events.tunnel_step("gateway_closed", verifier=True) is Step.OFFICE_UNREACHABLE
+    assert events.tunnel_step("no such word", verifier=True) is Step.TLS
+    for lang in ("ja", "en"):
+        text = i18n.text("session.step.gateway_ended", lang)
+        assert "gateway_ended" not in text and text
+    assert "市の接続装置がセッションを終了しました" in i18n.text("session.step.gateway_ended", "ja")
