@@ -36,7 +36,6 @@ from ui.dialogs import AboutDialog, SettingsDialog
 from ui.evaluation_task import TIMEOUT_MS
 from ui.icons import icon
 from ui.session import SessionProcess
-from ui.status_window import StatusWindow
 from ui.tray_checks import CheckScheduler, DecideFn, RunFn
 from ui.tray_icon import TrayIconHost
 from ui.tray_menu import TrayMenu
@@ -47,6 +46,7 @@ from ui.wake import WakeWatcher
 if TYPE_CHECKING:  # loaded when the certificate dialog opens (cryptography, keyring)
     from agent.keystore import Keystore
     from ui.cert_dialog import CertDialog
+    from ui.status_window import StatusWindow
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class TrayController(QObject):
         self.tray = o.tray_icon or QSystemTrayIcon()
         self.tray.setIcon(icon(TrayState.CHECKING))
         self.tray.activated.connect(self._on_activated)
-        self.window = StatusWindow(self.lang)
+        self._window: StatusWindow | None = None  # built on first use: the ``window`` property
         self.checks = CheckScheduler(o.run, o.decide, lambda: self.lang, wake=o.wake,
                                      recheck_ms=o.recheck_ms, worker_argv=o.worker_argv,
                                      worker_timeout_ms=o.worker_timeout_ms, parent=self)
@@ -141,14 +141,15 @@ class TrayController(QObject):
                                        parent=self)
         self.icon_host = TrayIconHost(self.tray, retries=o.tray_retries,
                                       retry_ms=o.tray_retry_ms, state_file=o.state_file,
-                                      window=self.window, state=self._state, parent=self)
+                                      window=lambda: self._window, state=self._state,
+                                      parent=self)
         self._dialogs: dict[str, QDialog] = {}  # kept alive while open
         self._last_state: TrayState | None = None  # of the last finished run
         self._wire()
         self._paint_menu()
 
     def _wire(self) -> None:
-        c, m, s, n, w = self.checks, self.menu_ctl, self.sessions, self.notifier, self.window
+        c, m, s, n = self.checks, self.menu_ctl, self.sessions, self.notifier
         c.checking.connect(self._apply)
         c.finished.connect(self._on_finished)
         c.task.done.connect(self._on_run_done)
@@ -166,10 +167,24 @@ class TrayController(QObject):
         s.recheck_soon.connect(c.recheck_soon)
         n.shown.connect(self.notified.emit)
         n.open_requested.connect(self._open_notice)
-        w.recheck_requested.connect(c.recheck)
-        w.connect_requested.connect(self.connect_to)
-        w.disconnect_requested.connect(s.end)
         self.icon_host.no_tray.connect(self._no_tray)
+
+    @property
+    def window(self) -> StatusWindow:
+        """The status window, built the first time it is needed (opened, or the tray missing):
+        a tray that is never opened does not hold its widgets (bench/README.md "Tray"). It is
+        then brought up to date: language, the last view, the session line."""
+        if self._window is None:
+            from ui.status_window import StatusWindow  # noqa: PLC0415
+
+            w = StatusWindow(self.lang)
+            w.recheck_requested.connect(self.checks.recheck)
+            w.connect_requested.connect(self.connect_to)
+            w.disconnect_requested.connect(self.sessions.end)
+            w.show_view(self.view)
+            w.set_session(self.sessions.line())
+            self._window = w
+        return self._window
 
     # -- what tests and app.py read ---------------------------------------------------------
     @property
@@ -235,7 +250,8 @@ class TrayController(QObject):
 
     def _on_run_done(self) -> None:
         self.menu_ctl.set_running(False)
-        self.window.recheck_button.setEnabled(True)
+        if self._window is not None:
+            self._window.recheck_button.setEnabled(True)
 
     def _apply(self, view: object) -> None:
         if not isinstance(view, StatusView):
@@ -243,7 +259,8 @@ class TrayController(QObject):
         self.tray.setIcon(icon(view.state))
         self.tray.setToolTip(view.tooltip)
         self._paint_menu()  # Connect entries follow each decision
-        self.window.show_view(view)
+        if self._window is not None:
+            self._window.show_view(view)
         self.icon_host.write_state()
         self.view_changed.emit(view)
 
@@ -253,7 +270,8 @@ class TrayController(QObject):
 
     def _on_session_phase(self) -> None:
         self._paint_menu()
-        self.window.set_session(self.sessions.line())
+        if self._window is not None:
+            self._window.set_session(self.sessions.line())
 
     def _state(self) -> dict[str, Any]:
         return {"state": self.view.state.value, "lang": self.lang,
@@ -313,7 +331,8 @@ class TrayController(QObject):
 
     def set_language(self, lang: str) -> None:
         self.lang = lang
-        self.window.set_lang(lang)
+        if self._window is not None:
+            self._window.set_lang(lang)
         self._apply(self.checks.rebuild())
 
     def open_export(self) -> QDialog:

@@ -23,7 +23,7 @@ class TrayIconHost(QObject):
     no_tray = Signal()  # gave up waiting for a tray host: the window has to stand in
 
     def __init__(self, tray: QSystemTrayIcon, *, retries: int, retry_ms: int,
-                 state_file: Path | None, window: QWidget,
+                 state_file: Path | None, window: Callable[[], QWidget | None],
                  state: Callable[[], dict[str, Any]], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.tray = tray
@@ -62,11 +62,12 @@ class TrayIconHost(QObject):
         if self._state_file is None:
             return
         g = self.tray.geometry()
-        w = self._window.frameGeometry()
+        window = self._window()  # None: the status window was never opened (built lazily)
+        w = window.frameGeometry() if window is not None else None
         data = {**self._state(), "tray_visible": self.tray.isVisible(),
                 "tray_geometry": [g.x(), g.y(), g.width(), g.height()],
-                "window_visible": self._window.isVisible(),
-                "window_geometry": [w.x(), w.y(), w.width(), w.height()]}
+                "window_visible": window is not None and window.isVisible(),
+                "window_geometry": [w.x(), w.y(), w.width(), w.height()] if w else [0, 0, 0, 0]}
         if g.x() > 0:
             self._poll.setInterval(1000)  # placed: no need to poll fast any more
         tmp = self._state_file.with_suffix(".tmp")
