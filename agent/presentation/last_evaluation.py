@@ -17,14 +17,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import agent
-from agent.core import paths
+from agent.core import nofollow, paths
 from agent.core.fsutil import atomic_write
 from agent.core.messages import Message
 from agent.core.status import Status
@@ -131,15 +130,13 @@ def load_fresh(policy: PolicyKey, *, path: Path | None = None, now: datetime | N
     p = path or default_path()
     now = now or datetime.now(UTC)
     try:
-        st = p.lstat()
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
-            log.info("last evaluation not reused: not a small regular file")
+        # No link, FIFO or device, a single link, this user's file (agent.core.nofollow).
+        with os.fdopen(nofollow.open_fd(p, os.O_RDONLY), "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            log.info("last evaluation not reused: over %d bytes", MAX_BYTES)
             return None
-        if hasattr(os, "getuid") and st.st_uid != os.getuid():
-            log.info("last evaluation not reused: owned by another user")
-            return None
-        with p.open("rb") as fh:
-            doc: dict[str, Any] = _want(json.loads(fh.read(MAX_BYTES + 1)), dict)
+        doc: dict[str, Any] = _want(json.loads(raw), dict)
         if doc.get("schema") != SCHEMA or doc.get("agent_version") != agent.__version__:
             log.info("last evaluation not reused: another schema or agent version")
             return None
