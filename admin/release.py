@@ -8,22 +8,21 @@ names every artifact that changed, is missing or was added.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from agent.policy import signing
 from agent.policy.errors import PolicyRefused
 
+# The SHA256SUMS format is read by the agent's updater too: one parser, on the agent's side.
+from agent.update.verify import parse_sums, sha256_file
+
 SUMS = "SHA256SUMS"
 SUMS_SIG = "SHA256SUMS.sig"
-MAX_SUMS_BYTES = 1024 * 1024
-_LINE = re.compile(r"([0-9a-f]{64})  (\S[^\r\n]*)")
 
 
 class Problem(StrEnum):
@@ -46,14 +45,6 @@ class Verification:
     @property
     def unreadable(self) -> bool:
         return any(p is Problem.UNREADABLE for p, _ in self.problems)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def artifacts(dist: Path) -> list[str]:
@@ -87,23 +78,6 @@ def sign_dist(dist: Path, key: Ed25519PrivateKey) -> tuple[bytes, bytes]:
     """(SHA256SUMS, SHA256SUMS.sig) for the directory as it is now."""
     sums = sums_text(dist, artifacts(dist))
     return sums, signing.sign(sums, key)
-
-
-def parse_sums(data: bytes) -> dict[str, str]:
-    """name -> hex digest; ValueError on anything but well-formed, relative, unique entries."""
-    if len(data) > MAX_SUMS_BYTES:
-        raise ValueError("SHA256SUMS too large")
-    out: dict[str, str] = {}
-    for n, line in enumerate(data.decode("utf-8").splitlines(), 1):
-        m = _LINE.fullmatch(line)
-        if m is None:
-            raise ValueError(f"line {n} is not '<sha256>  <name>'")
-        digest, name = m.groups()
-        pure = PurePosixPath(name)
-        if pure.is_absolute() or ".." in pure.parts or "\\" in name or name in out:
-            raise ValueError(f"line {n}: unsafe or repeated name {name!r}")
-        out[name] = digest
-    return out
 
 
 def verify_dist(dist: Path, pubkey: Ed25519PublicKey) -> Verification:
