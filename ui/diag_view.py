@@ -18,8 +18,8 @@ import re
 import sys
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QFont, QGuiApplication, QShowEvent, QTextOption
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QFont, QShowEvent, QTextOption
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -37,10 +37,9 @@ from PySide6.QtWidgets import (
 from agent.core import i18n
 from agent.presentation import bundle_view
 from agent.presentation.bundle_view import BundleView, CheckLine
-from ui import crash, fonts
+from ui import crash, fonts, screen_fit
 
 PREFERRED = QSize(980, 860)
-SCREEN_MARGIN = 16
 MAX_CELL = 4000  # a hostile field must not make the window unusable
 _LONG_TOKEN = re.compile(r"\S{80}")
 _COLOURS = {"fail": "#a00000", "unknown": "#6b4e00", "warn": "#8a5a00", "pass": "#1e6b1e"}
@@ -223,41 +222,14 @@ class DiagView(QDialog):
         self._fitted = False
 
     def fit_to_screen(self) -> None:
-        """At most the screen's available area (title bar assumed until the WM frames it)."""
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        if screen is None:
-            return
-        area = screen.availableGeometry()
-        frame = self.frameGeometry().size() - self.geometry().size()
-        if frame.height() <= 0:
-            frame = QSize(8, 38)
-        self.resize(QSize(min(PREFERRED.width(), area.width() - SCREEN_MARGIN - frame.width()),
-                          min(PREFERRED.height(),
-                              area.height() - SCREEN_MARGIN - frame.height())))
-
-    def _keep_on_screen(self) -> None:
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        if screen is None or not self.isVisible():
-            return
-        area = screen.availableGeometry()
-        frame = self.frameGeometry()
-        extra_w, extra_h = frame.width() - self.width(), frame.height() - self.height()
-        width = min(self.width(), area.width() - extra_w)
-        height = min(self.height(), area.height() - extra_h)
-        if (width, height) != (self.width(), self.height()):
-            self.resize(QSize(width, height))
-        x = min(max(frame.x(), area.x()), area.x() + area.width() - width - extra_w)
-        y = min(max(frame.y(), area.y()), area.y() + area.height() - height - extra_h)
-        if (x, y) != (frame.x(), frame.y()):
-            self.move(x, y)
+        screen_fit.fit_to_screen(self, PREFERRED)
 
     def showEvent(self, event: QShowEvent) -> None:
         if not self._fitted:
             self._fitted = True
             self.fit_to_screen()
         super().showEvent(event)
-        for delay in (0, 150, 600):  # the window manager frames and places it meanwhile
-            QTimer.singleShot(delay, self._keep_on_screen)
+        screen_fit.keep_on_screen_while_placed(self)
 
 
 def main(digest: dict[str, Any], lang: str, title: str | None = None) -> int:

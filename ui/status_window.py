@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import (
     QDesktopServices,
-    QGuiApplication,
     QKeySequence,
     QShortcut,
     QShowEvent,
@@ -37,10 +36,10 @@ from agent.core import i18n
 from agent.core.status import Status
 from agent.presentation.connect_gate import connect_gate
 from agent.presentation.status_view import CheckRow, StatusView, needs_attention
+from ui import screen_fit
 from ui.icons import icon
 
 PREFERRED = QSize(860, 900)  # shrunk to the screen's available area (taskbar excluded)
-SCREEN_MARGIN = 16  # px kept free around the window on a small screen
 
 # Colour is a second cue only: every status also has its own mark (✔ ▲ ✖ ?) and word.
 _CHIP_COLOURS = {Status.PASS: ("#1e7e34", "#ffffff"), Status.WARN: ("#f0ad00", "#1a1a1a"),
@@ -288,46 +287,14 @@ class StatusWindow(QWidget):
                 return
 
     def fit_to_screen(self) -> None:
-        """Never taller or wider than the available area (taskbar excluded), title bar included.
-
-        Before the window manager has framed the window its frame is unknown, so a typical title
-        bar is assumed; once shown, ``_keep_on_screen`` corrects with the real frame."""
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        if screen is None:
-            return
-        area = screen.availableGeometry()
-        frame = self.frameGeometry().size() - self.geometry().size()  # title bar, borders
-        if frame.height() <= 0:
-            frame = QSize(8, 38)
-        width = min(PREFERRED.width(), area.width() - SCREEN_MARGIN - frame.width())
-        height = min(PREFERRED.height(), area.height() - SCREEN_MARGIN - frame.height())
-        self.resize(QSize(width, height))
-
-    def _keep_on_screen(self) -> None:
-        """With the real frame known: shrink what still overflows and move the frame inside."""
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        if screen is None or not self.isVisible():
-            return
-        area = screen.availableGeometry()
-        frame = self.frameGeometry()
-        extra_w = frame.width() - self.width()
-        extra_h = frame.height() - self.height()
-        width = min(self.width(), area.width() - extra_w)
-        height = min(self.height(), area.height() - extra_h)
-        if (width, height) != (self.width(), self.height()):
-            self.resize(QSize(width, height))
-        x = min(max(frame.x(), area.x()), area.x() + area.width() - width - extra_w)
-        y = min(max(frame.y(), area.y()), area.y() + area.height() - height - extra_h)
-        if (x, y) != (frame.x(), frame.y()):
-            self.move(x, y)  # move() places the frame's top-left corner
+        screen_fit.fit_to_screen(self, PREFERRED)
 
     def showEvent(self, event: QShowEvent) -> None:
         if not self._fitted:
             self._fitted = True
             self.fit_to_screen()
         super().showEvent(event)
-        for delay in (0, 150, 600):  # the window manager frames and places it meanwhile
-            QTimer.singleShot(delay, self._keep_on_screen)
+        screen_fit.keep_on_screen_while_placed(self)
 
     def show_view(self, view: StatusView) -> None:
         """Paint a view; Connect follows agent.presentation.connect_gate."""
